@@ -1,0 +1,119 @@
+#include "base/io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+
+namespace narwhal::io {
+namespace {
+
+ssize_t result_of(ssize_t n) {
+  if (n >= 0) return n;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return kWouldBlock;
+  return -errno;
+}
+
+int wait_for(int fd, short events, int timeout_ms) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    struct pollfd pfd = {fd, events, 0};
+    int remaining = timeout_ms;
+    if (timeout_ms >= 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      remaining = left > 0 ? static_cast<int>(left) : 0;
+    }
+    int rc = ::poll(&pfd, 1, remaining);
+    if (rc > 0) return 1;
+    if (rc == 0) return 0;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+}  // namespace
+
+ssize_t read_some(int fd, void* buffer, size_t size) {
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, size);
+    if (n < 0 && errno == EINTR) continue;
+    return result_of(n);
+  }
+}
+
+ssize_t write_some(int fd, const void* data, size_t size) {
+  for (;;) {
+    ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+    if (n < 0 && errno == ENOTSOCK) n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    return result_of(n);
+  }
+}
+
+ssize_t writev_some(int fd, const struct iovec* iov, int count) {
+  for (;;) {
+    ssize_t n = ::writev(fd, iov, count);
+    if (n < 0 && errno == EINTR) continue;
+    return result_of(n);
+  }
+}
+
+ssize_t sendfile_some(int out_fd, int in_fd, off_t* offset, size_t count) {
+  for (;;) {
+    ssize_t n = ::sendfile(out_fd, in_fd, offset, count);
+    if (n < 0 && errno == EINTR) continue;
+    return result_of(n);
+  }
+}
+
+int wait_readable(int fd, int timeout_ms) { return wait_for(fd, POLLIN, timeout_ms); }
+int wait_writable(int fd, int timeout_ms) { return wait_for(fd, POLLOUT, timeout_ms); }
+
+int write_all(int fd, struct iovec* iov, int count, int timeout_ms) {
+  while (count > 0) {
+    if (iov->iov_len == 0) {
+      ++iov;
+      --count;
+      continue;
+    }
+    ssize_t n = writev_some(fd, iov, count);
+    if (n == kWouldBlock) {
+      int ready = wait_writable(fd, timeout_ms);
+      if (ready == 0) return -ETIMEDOUT;
+      if (ready < 0) return ready;
+      continue;
+    }
+    if (n < 0) return static_cast<int>(n);
+    size_t moved = static_cast<size_t>(n);
+    while (count > 0 && moved >= iov->iov_len) {
+      moved -= iov->iov_len;
+      ++iov;
+      --count;
+    }
+    if (count > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + moved;
+      iov->iov_len -= moved;
+    }
+  }
+  return 0;
+}
+
+bool set_nonblocking(int fd, bool on) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return false;
+  flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  return ::fcntl(fd, F_SETFL, flags) == 0;
+}
+
+bool set_cloexec(int fd, bool on) {
+  int flags = ::fcntl(fd, F_GETFD);
+  if (flags < 0) return false;
+  flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+  return ::fcntl(fd, F_SETFD, flags) == 0;
+}
+
+}  // namespace narwhal::io

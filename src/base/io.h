@@ -1,0 +1,33 @@
+// Syscall wrappers: the one place where EINTR is retried and EAGAIN is turned into a result.
+#pragma once
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace narwhal::io {
+
+// Result of a non-blocking read/write: bytes moved (>0), 0 for EOF (reads only),
+// kWouldBlock for EAGAIN, or -errno.
+inline constexpr ssize_t kWouldBlock = -1000000;
+
+ssize_t read_some(int fd, void* buffer, size_t size);
+ssize_t write_some(int fd, const void* data, size_t size);
+ssize_t writev_some(int fd, const struct iovec* iov, int count);
+ssize_t sendfile_some(int out_fd, int in_fd, off_t* offset, size_t count);
+
+// Waits until fd is readable/writable or timeout_ms passes (-1 = forever).
+// Returns 1 when ready, 0 on timeout, -errno on error. EINTR is retried with the remaining time.
+int wait_readable(int fd, int timeout_ms);
+int wait_writable(int fd, int timeout_ms);
+
+// Writes every byte of the iovec array, waiting for POLLOUT up to timeout_ms between progress.
+// Returns 0 on success, -ETIMEDOUT, or -errno (e.g. -EPIPE when the peer is gone).
+int write_all(int fd, struct iovec* iov, int count, int timeout_ms);
+
+bool set_nonblocking(int fd, bool on);
+bool set_cloexec(int fd, bool on);
+
+}  // namespace narwhal::io

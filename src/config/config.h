@@ -1,0 +1,111 @@
+// The settings table and the Config holding one value per setting.
+//
+// The table (settings_table()) is the single source of truth for CLI flags, the config file,
+// NARWHAL_CMD_ARGS/GUNICORN_CMD_ARGS, --print-config and docs/settings.md. Nothing else in
+// narwhal may invent a limit, timeout or flag: add a row to the table instead.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace narwhal::config {
+
+// An opaque callable from a Python config file (server hooks); owned by the Python layer.
+struct Callable {
+  std::shared_ptr<void> object;  // a PyObject*, released by the deleter the Python layer installs
+  std::string repr;              // for --print-config
+};
+
+using StringList = std::vector<std::string>;
+using StringMap = std::vector<std::pair<std::string, std::string>>;  // ordered, keys as given
+
+// A value as it arrives (from the CLI as text, from a config file as a Python value converted
+// by the Python layer) and as it is stored after validation.
+using Value = std::variant<std::monostate, bool, int64_t, double, std::string, StringList, StringMap,
+                           Callable>;
+
+enum class Type { Bool, Int, Float, String, OptionalString, StringList, StringMap, Callable };
+
+// How the CLI flag consumes arguments (argparse actions, as gunicorn uses them).
+enum class Action { Store, StoreTrue, StoreFalse, Append };
+
+struct Setting;
+// Validates and normalises `raw` for `setting`. On failure returns the expected form, e.g.
+// "a positive integer"; the caller builds the full message naming the setting and the value.
+using Validator = std::function<std::optional<std::string>(const Setting& setting, const Value& raw,
+                                                            Value& out)>;
+
+struct Setting {
+  std::string name;                // gunicorn's name, e.g. "limit_request_line"
+  std::string section;             // gunicorn's section, e.g. "Security"
+  std::vector<std::string> flags;  // e.g. {"-w", "--workers"}; empty = config file only
+  std::string metavar;             // e.g. "INT"
+  Type type;
+  Action action;
+  Value default_value;
+  std::string default_text;  // as shown in docs, e.g. "['127.0.0.1:8000']"
+  Validator validate;
+  std::string short_doc;
+  std::string doc;  // longer Markdown text for docs/settings.md
+};
+
+const std::vector<Setting>& settings_table();
+const Setting* find_setting(std::string_view name);
+
+struct ConfigError {
+  std::string setting;
+  std::string message;  // full sentence: "Invalid value for workers: 'abc' (expected a positive integer)"
+};
+
+class Config {
+ public:
+  Config();  // every setting at its default
+
+  // Validates and stores `raw`. For Append settings coming from the CLI, `append` adds to the
+  // list set so far by the same source. Unknown names return an error (config-file loaders
+  // skip unknown names before calling this, like gunicorn does).
+  std::optional<ConfigError> set(std::string_view name, const Value& raw, bool append = false);
+
+  const Value& get(std::string_view name) const;  // aborts on unknown names (programming error)
+  bool get_bool(std::string_view name) const;
+  int64_t get_int(std::string_view name) const;
+  double get_float(std::string_view name) const;
+  const std::string& get_string(std::string_view name) const;  // "" for an unset OptionalString
+  bool is_set(std::string_view name) const;                    // OptionalString holds a value
+  const StringList& get_list(std::string_view name) const;
+  const StringMap& get_map(std::string_view name) const;
+
+  // `--print-config`: one line per setting in table order, "name = value" (gunicorn's layout).
+  std::string print_config() const;
+
+ private:
+  std::map<std::string, Value, std::less<>> values_;
+};
+
+// Command line (argparse-compatible with gunicorn's flags).
+struct CliResult {
+  // In the order given; Append settings appear once per occurrence.
+  std::vector<std::pair<std::string, std::string>> values;  // setting name, raw text ("true" for StoreTrue)
+  std::vector<std::string> positional;                      // APP_MODULE (at most one accepted)
+  bool help = false;
+  bool version = false;
+  std::string error;  // non-empty: usage error, exit status 2
+};
+
+CliResult parse_cli(std::span<const std::string> args);  // args exclude argv[0]
+std::string usage_text(std::string_view program);
+// Splits NARWHAL_CMD_ARGS / GUNICORN_CMD_ARGS like Python's shlex.split (POSIX mode).
+std::optional<std::vector<std::string>> split_shell_words(std::string_view text);
+
+// docs/settings.md, generated from the table.
+std::string settings_markdown();
+
+}  // namespace narwhal::config

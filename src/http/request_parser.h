@@ -1,0 +1,102 @@
+// Incremental, strict HTTP/1.1 request parser built on llhttp (strict mode) plus the RFC 9112
+// checks llhttp does not make (see docs/http.md). Bytes in, views out; no I/O.
+//
+// Usage (one parser per connection, reused for every request on it):
+//   ParseResult r = parser.feed(data, len, &consumed, &body);
+//   - HeadComplete: head() is valid until next_request(); the body (if any) follows.
+//   - Body bytes (de-chunked) are APPENDED to *body (may be null while only the head is expected;
+//     then feed stops right after the head).
+//   - MessageComplete: the request (head + body) is done; bytes after it are NOT consumed
+//     (pipelining): call next_request() and feed the rest.
+//   - Error: error_status()/error_reason(); the connection must be closed after answering.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace narwhal::http {
+
+struct Limits {
+  size_t request_line = 4094;   // bytes of the request line without CRLF; 0 = safety cap
+  size_t fields = 100;          // number of header fields
+  size_t field_size = 8190;     // bytes of one field line including CRLF; 0 = safety cap
+  uint64_t body = 0;            // 0 = unlimited
+};
+
+enum class HeaderMap { Drop, Refuse, Dangerous };  // names containing '_' (gunicorn header_map)
+
+struct ParserOptions {
+  Limits limits;
+  HeaderMap header_map = HeaderMap::Drop;
+  bool permit_unconventional_http_method = false;
+  bool casefold_http_method = false;
+  bool require_host = true;  // RFC 9112 §3.2: HTTP/1.1 request without exactly one Host → 400
+};
+
+struct Header {
+  std::string_view name;   // as sent (case preserved)
+  std::string_view value;  // leading/trailing SP/HTAB removed
+};
+
+struct RequestHead {
+  std::string_view method;
+  std::string_view target;  // request-target exactly as sent
+  int version_major = 1;
+  int version_minor = 1;
+  std::vector<Header> headers;   // in wire order, '_' names handled per header_map
+  std::vector<Header> trailers;  // valid once MessageComplete
+  bool keep_alive = true;        // per version + Connection header
+  bool chunked = false;
+  bool has_content_length = false;
+  uint64_t content_length = 0;
+  bool expect_continue = false;  // Expect: 100-continue
+  bool upgrade = false;          // Upgrade/CONNECT (body handling left to the caller)
+};
+
+enum class ParseResult { NeedMore, HeadComplete, MessageComplete, Error };
+
+class RequestParser {
+ public:
+  explicit RequestParser(const ParserOptions& options);
+  ~RequestParser();
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  ParseResult feed(const char* data, size_t length, size_t* consumed, std::string* body);
+
+  // Input ended (peer closed). Returns MessageComplete if that legitimately ends the message,
+  // NeedMore if nothing was in progress (clean close between requests), Error otherwise.
+  ParseResult finish();
+
+  const RequestHead& head() const;
+  bool head_started() const;  // some bytes of a new request have been seen
+  bool message_complete() const;
+
+  int error_status() const;             // 400, 413, 414, 431, 501, 505
+  std::string_view error_reason() const;  // short human text for logs
+
+  void next_request();  // after MessageComplete: reset for the next request on the connection
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Splits a request-target into path, query and fragment (no '?' / '#').
+// Absolute-form ("http://host/p?q") yields its path ("/p") and query.
+struct TargetParts {
+  std::string_view path;
+  std::string_view query;
+  std::string_view fragment;
+  std::string_view authority;  // non-empty for absolute-form and authority-form
+};
+TargetParts split_target(std::string_view target);
+
+// Percent-decodes `in` into `out` (appends). Invalid escapes are kept as-is (like urllib.unquote).
+void percent_decode(std::string_view in, std::string& out);
+
+}  // namespace narwhal::http
