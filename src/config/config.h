@@ -55,6 +55,16 @@ struct Setting {
   Validator validate;
   std::string short_doc;
   std::string doc;  // longer Markdown text for docs/settings.md
+
+  // narwhal additions (after gunicorn's fields so designated initialisers keep their order).
+  // How argparse converts the flag's text before validation: gunicorn declares `type=int` for
+  // most integer flags and `type=auto_int` for --umask; everything else arrives as text.
+  enum class CliValue { Text, Int, AutoInt };
+  CliValue cli_value = CliValue::Text;
+  // A default that depends on the process environment (WEB_CONCURRENCY, PORT, FORWARDED_ALLOW_IPS,
+  // the euid, the cwd), evaluated by each Config() and validated like any other value; nullopt
+  // (or an empty function) keeps default_value. default_text documents it for the docs.
+  std::function<std::optional<Value>()> computed_default = {};
 };
 
 const std::vector<Setting>& settings_table();
@@ -65,6 +75,11 @@ struct ConfigError {
   std::string message;  // full sentence: "Invalid value for workers: 'abc' (expected a positive integer)"
 };
 
+// Python's str() and repr() of a value, as gunicorn prints them: None, True, 30, 1.5, 'text',
+// ['a', 'b'], {'K': 'v'}; format_value prints a top-level string without quotes.
+std::string format_value(const Value& value);
+std::string repr_value(const Value& value);
+
 class Config {
  public:
   Config();  // every setting at its default
@@ -73,8 +88,13 @@ class Config {
   // list set so far by the same source. Unknown names return an error (config-file loaders
   // skip unknown names before calling this, like gunicorn does).
   std::optional<ConfigError> set(std::string_view name, const Value& raw, bool append = false);
+  // Same, naming the command-line flag in the message: "Invalid value for workers (-w): ...".
+  std::optional<ConfigError> set_from_flag(std::string_view name, const Value& raw, bool append,
+                                           std::string_view flag);
 
   const Value& get(std::string_view name) const;  // aborts on unknown names (programming error)
+  // The typed getters abort when the stored alternative does not match (programming error),
+  // except that None reads as false / "" (gunicorn's truthiness; e.g. sendfile defaults to None).
   bool get_bool(std::string_view name) const;
   int64_t get_int(std::string_view name) const;
   double get_float(std::string_view name) const;
@@ -83,17 +103,31 @@ class Config {
   const StringList& get_list(std::string_view name) const;
   const StringMap& get_map(std::string_view name) const;
 
-  // `--print-config`: one line per setting in table order, "name = value" (gunicorn's layout).
+  // `--print-config`: one line per setting sorted by name, "{name:<longest} = {str(value)}"
+  // (gunicorn's Config.__str__), lines joined by "\n" without a trailing newline.
   std::string print_config() const;
+
+  // gunicorn's derived Config properties.
+  std::string proc_name() const;              // proc_name, else default_proc_name
+  StringMap env() const;                      // raw_env split at the first '='
+  bool sendfile() const;                      // --no-sendfile wins, else $SENDFILE, else true
+  std::string worker_class_str() const;       // "gthread" for sync with threads > 1
+  bool is_ssl() const;                        // certfile or keyfile set
+
+  // Errors met while evaluating computed defaults (e.g. WEB_CONCURRENCY=abc); the setting then
+  // keeps its static default. The caller reports them like gunicorn would fail at import.
+  const std::vector<ConfigError>& default_errors() const { return default_errors_; }
 
  private:
   std::map<std::string, Value, std::less<>> values_;
+  std::vector<ConfigError> default_errors_;
 };
 
 // Command line (argparse-compatible with gunicorn's flags).
 struct CliResult {
   // In the order given; Append settings appear once per occurrence.
   std::vector<std::pair<std::string, std::string>> values;  // setting name, raw text ("true" for StoreTrue)
+  std::vector<std::string> flags;                           // flags[i]: the flag that produced values[i]
   std::vector<std::string> positional;                      // APP_MODULE (at most one accepted)
   bool help = false;
   bool version = false;
@@ -101,6 +135,10 @@ struct CliResult {
 };
 
 CliResult parse_cli(std::span<const std::string> args);  // args exclude argv[0]
+// Applies parsed values in order, like gunicorn's `cfg.set(k, v)` after argparse: the values of an
+// Append flag replace the setting's current list once, then accumulate. Int flags are converted
+// as argparse's int()/auto_int would. Returns the first error (naming the flag).
+std::optional<ConfigError> apply_cli(Config& config, const CliResult& cli);
 std::string usage_text(std::string_view program);
 // Splits NARWHAL_CMD_ARGS / GUNICORN_CMD_ARGS like Python's shlex.split (POSIX mode).
 std::optional<std::vector<std::string>> split_shell_words(std::string_view text);

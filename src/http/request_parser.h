@@ -9,6 +9,10 @@
 //   - MessageComplete: the request (head + body) is done; bytes after it are NOT consumed
 //     (pipelining): call next_request() and feed the rest.
 //   - Error: error_status()/error_reason(); the connection must be closed after answering.
+//     After an error every feed() returns Error again and consumes nothing.
+//   - NeedMore: every byte given was consumed (head bytes are copied into the parser).
+// Results do not depend on how the bytes are split between feed() calls.
+// When `body` is null after HeadComplete, body bytes are consumed and discarded.
 #pragma once
 
 #include <cstddef>
@@ -29,6 +33,9 @@ struct Limits {
 
 enum class HeaderMap { Drop, Refuse, Dangerous };  // names containing '_' (gunicorn header_map)
 
+// RFC 9112 §3.2: the four forms of request-target.
+enum class TargetForm { Origin, Absolute, Authority, Asterisk };
+
 struct ParserOptions {
   Limits limits;
   HeaderMap header_map = HeaderMap::Drop;
@@ -45,6 +52,7 @@ struct Header {
 struct RequestHead {
   std::string_view method;
   std::string_view target;  // request-target exactly as sent
+  TargetForm target_form = TargetForm::Origin;
   int version_major = 1;
   int version_minor = 1;
   std::vector<Header> headers;   // in wire order, '_' names handled per header_map
@@ -76,7 +84,7 @@ class RequestParser {
   bool head_started() const;  // some bytes of a new request have been seen
   bool message_complete() const;
 
-  int error_status() const;             // 400, 413, 414, 431, 501, 505
+  int error_status() const;             // 400, 413, 414, 431, 501, 505 (0 while no error)
   std::string_view error_reason() const;  // short human text for logs
 
   void next_request();  // after MessageComplete: reset for the next request on the connection
@@ -98,5 +106,18 @@ TargetParts split_target(std::string_view target);
 
 // Percent-decodes `in` into `out` (appends). Invalid escapes are kept as-is (like urllib.unquote).
 void percent_decode(std::string_view in, std::string& out);
+
+// The limits actually enforced for `limits` (0 and out-of-range values replaced by the safety
+// caps documented in docs/http.md).
+struct EffectiveLimits {
+  size_t request_line;  // max bytes of the request line without CRLF
+  size_t field_line;    // max bytes of one field line including CRLF
+  size_t fields;        // max number of field lines (header section; trailers separately)
+  uint64_t body;        // 0 = unlimited
+};
+EffectiveLimits effective_limits(const Limits& limits);
+inline constexpr size_t kMaxRequestLine = 8190;  // gunicorn MAX_REQUEST_LINE
+inline constexpr size_t kMaxFieldLine = 8190;    // gunicorn DEFAULT_MAX_HEADERFIELD_SIZE
+inline constexpr size_t kMaxFields = 32768;      // gunicorn MAX_HEADERS
 
 }  // namespace narwhal::http

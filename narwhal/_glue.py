@@ -1,0 +1,84 @@
+"""The few things the C++ core asks Python to do: run a config file, import the app.
+
+Kept small on purpose: parsing, validation and serving are all in the core (narwhal._core).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Any, Callable
+
+
+def load_config(path: str) -> dict[str, Any]:
+    """Executes a gunicorn-style config file (or ``python:module``) and returns its namespace."""
+    if path.startswith("python:"):
+        module = importlib.import_module(path[len("python:"):])
+        return dict(vars(module))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config file {path!r} does not exist")
+    spec = importlib.util.spec_from_file_location("__config__", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load config file {path!r}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["__config__"] = module
+    spec.loader.exec_module(module)
+    return dict(vars(module))
+
+
+def set_env(name: str, value: str) -> None:
+    os.environ[name] = value
+
+
+def prepare_path(chdir: str, pythonpath: str) -> None:
+    """gunicorn's order: chdir first (and put it on sys.path), then each pythonpath entry."""
+    if chdir:
+        os.chdir(chdir)
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    for entry in filter(None, (pythonpath or "").split(",")):
+        path = os.path.abspath(entry.strip())
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
+def _parse_call(expression: str) -> tuple[str, list[Any], dict[str, Any]] | None:
+    """``factory("x", n=1)`` → ("factory", ["x"], {"n": 1}); literal arguments only."""
+    try:
+        node = ast.parse(expression, mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"Failed to parse {expression!r} as an attribute name or function call.")
+    if isinstance(node, ast.Name):
+        return None
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+        raise ValueError(f"Failed to parse {expression!r} as an attribute name or function call.")
+    try:
+        args = [ast.literal_eval(arg) for arg in node.args]
+        kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
+    except ValueError:
+        raise ValueError(f"Failed to parse arguments as literal values: {expression!r}")
+    return node.func.id, args, kwargs
+
+
+def import_app(uri: str) -> Callable[..., Any]:
+    """gunicorn's ``util.import_app``: ``module``, ``module:name`` or ``module:factory(args)``."""
+    module_name, _, expression = uri.partition(":")
+    expression = expression or "application"
+    call = _parse_call(expression)
+    name = call[0] if call else expression.strip()
+    module = importlib.import_module(module_name)
+    try:
+        app = getattr(module, name)
+    except AttributeError:
+        raise AttributeError(f"Failed to find attribute {name!r} in {module_name!r}.")
+    if call:
+        app = app(*call[1], **call[2])
+    if app is None:
+        raise TypeError(f"Application object must not be None: {uri!r}")
+    if not callable(app):
+        raise TypeError(f"Application object must be callable: {uri!r}")
+    return app

@@ -1,0 +1,73 @@
+// The master process (gunicorn's Arbiter): forks workers, keeps their number, reaps them,
+// kills the ones that stop heartbeating, and handles the master's signals. It knows nothing
+// about Python: the embedding layer passes fork hooks and the worker body as callbacks.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "net/listener.h"
+
+namespace narwhal::arbiter {
+
+// Worker exit statuses the master understands (gunicorn's Arbiter constants).
+inline constexpr int kWorkerBootError = 3;  // "Worker failed to boot." -> the master exits 3
+inline constexpr int kAppLoadError = 4;     // "App failed to load."    -> the master exits 4
+
+struct ArbiterOptions {
+  int workers = 1;
+  double timeout = 30;           // seconds without a heartbeat before a worker is killed; 0 = never
+  double graceful_timeout = 30;  // seconds workers get to finish on stop before SIGKILL
+  std::string proc_name = "narwhal";
+  std::string version;              // "Starting narwhal <version>"
+  std::string worker_class = "sync";  // "Using worker: <worker_class>"
+  bool unlink_unix_sockets = true;  // on stop; false for systemd sockets, reuse_port, upgrades
+  double abort_grace = 1.0;  // seconds after SIGABRT (WORKER TIMEOUT) before SIGKILL
+  // gunicorn spreads forks with `time.sleep(0.1 * random.random())`; the upper bound, in ms.
+  int spawn_jitter_ms = 100;
+};
+
+// What a worker gets, in the child, after fork.
+struct WorkerContext {
+  int age = 0;     // 1 for the first worker spawned, then 2, 3...
+  pid_t ppid = 0;  // the master; a worker whose getppid() differs should exit
+  pid_t pid = 0;
+  // In MAP_SHARED memory: the worker stores heartbeat_now_ms() into it (arbiter::beat) at
+  // least every timeout/2 seconds, or the master kills it.
+  std::atomic<int64_t>* heartbeat = nullptr;
+  const std::vector<net::Listener>* listeners = nullptr;
+  double timeout = 0;  // the master's timeout, for the worker's own pacing
+};
+
+struct Callbacks {
+  // Around fork() in the master (pre_fork hook + PyOS_BeforeFork / PyOS_AfterFork_Parent).
+  std::function<void()> before_fork;
+  std::function<void()> after_fork_parent;
+  // In the child, first thing after fork once signals are reset (PyOS_AfterFork_Child,
+  // post_fork hook).
+  std::function<void()> after_fork_child;
+  // The worker body; its return value becomes the child's exit status (_exit). Signals are at
+  // their defaults and unblocked: it installs its own handlers.
+  std::function<int(WorkerContext&)> run_worker;
+  // After a worker has been reaped (gunicorn's child_exit hook). May be empty.
+  std::function<void(pid_t pid, int age)> child_exit;
+  // Master signals whose handling is not in the arbiter yet. Empty -> "... not supported yet".
+  std::function<void()> on_hup, on_usr1, on_usr2, on_winch;
+  // Sets the process title ("master [proc_name]", "worker [proc_name]"). May be empty.
+  std::function<void(const std::string&)> set_proc_title;
+  // Logging; any may be empty. critical falls back to error, debug to nothing.
+  std::function<void(const std::string&)> log_debug, log_info, log_warning, log_error, log_critical;
+};
+
+// Runs the master loop until it is told to stop, then returns the process exit status: 0 after
+// TERM/INT/QUIT, kWorkerBootError or kAppLoadError when a worker exited with one of them.
+// `listeners` are closed when it returns (socket files unlinked per unlink_unix_sockets).
+// Installs its signal handlers for the duration of the call and restores the previous ones.
+int run(const ArbiterOptions& options, std::vector<net::Listener>& listeners, const Callbacks& callbacks);
+
+}  // namespace narwhal::arbiter

@@ -1,0 +1,189 @@
+// Settings: Server Mechanics — proxies, paste, and HTTP parsing leniency.
+#include "config/table_rows.h"
+
+namespace narwhal::config {
+namespace {
+
+Setting mechanics_flag(std::string name, std::string flag, std::string short_doc, std::string doc) {
+  return {
+      .name = std::move(name),
+      .section = "Server Mechanics",
+      .flags = {std::move(flag)},
+      .metavar = "",
+      .type = Type::Bool,
+      .action = Action::StoreTrue,
+      .default_value = false,
+      .default_text = "",
+      .validate = validate_bool(),
+      .short_doc = std::move(short_doc),
+      .doc = std::move(doc),
+  };
+}
+
+const char* kTrustNote =
+    "Set to `*` to disable checking of front-end IPs, when you have ensured by other means that "
+    "only your authorized front-ends can reach narwhal. Connections without an IP address (unix "
+    "sockets) are always allowed.";
+
+}  // namespace
+
+void add_http_settings(std::vector<Setting>& rows) {
+  rows.push_back({
+      .name = "secure_scheme_headers",
+      .section = "Server Mechanics",
+      .flags = {},
+      .metavar = "",
+      .type = Type::StringMap,
+      .action = Action::Store,
+      .default_value = StringMap{{"X-FORWARDED-PROTOCOL", "ssl"}, {"X-FORWARDED-PROTO", "https"},
+                                 {"X-FORWARDED-SSL", "on"}},
+      .default_text = "",
+      .validate = validate_dict(),
+      .short_doc = "A dictionary containing headers and values that the front-end proxy uses to "
+                   "indicate HTTPS requests.",
+      .doc = "If the source IP is permitted by *forwarded_allow_ips* and at least one request header "
+             "matches a key-value pair listed here, `wsgi.url_scheme` is set to `https`. If listed "
+             "headers are present but disagree, the request is refused.\n\nKeys are upper-case "
+             "header names; values are compared case-sensitively. Make sure your front-end proxy "
+             "strips these headers from client requests.",
+  });
+  rows.push_back({
+      .name = "forwarded_allow_ips",
+      .section = "Server Mechanics",
+      .flags = {"--forwarded-allow-ips"},
+      .metavar = "STRING",
+      .type = Type::StringList,
+      .action = Action::Store,
+      .default_value = StringList{"127.0.0.1", "::1"},
+      .default_text = "'127.0.0.1,::1' ($FORWARDED_ALLOW_IPS when set)",
+      .validate = validate_address_list(),
+      .short_doc = "Front-end's IP addresses or networks from which allowed to handle set secure "
+                   "headers (comma separated).",
+      .doc = std::string("Individual addresses (`192.168.1.1`) and CIDR networks (`192.168.0.0/16`) "
+                         "are supported; the value is stored as a list.\n\n") +
+             kTrustNote +
+             "\n\nBy default, the value of the `FORWARDED_ALLOW_IPS` environment variable, else "
+             "`'127.0.0.1,::1'`.",
+      .computed_default = from_environment("FORWARDED_ALLOW_IPS"),
+  });
+  rows.push_back({
+      .name = "pythonpath",
+      .section = "Server Mechanics",
+      .flags = {"--pythonpath"},
+      .metavar = "STRING",
+      .type = Type::OptionalString,
+      .action = Action::Store,
+      .default_value = std::monostate{},
+      .default_text = "",
+      .validate = validate_optional_string(),
+      .short_doc = "A comma-separated list of directories to add to the Python path.",
+      .doc = "e.g. `'/home/djangoprojects/myproject,/home/python/mylibrary'`.",
+  });
+  rows.push_back({
+      .name = "paste",
+      .section = "Server Mechanics",
+      .flags = {"--paste", "--paster"},
+      .metavar = "STRING",
+      .type = Type::OptionalString,
+      .action = Action::Store,
+      .default_value = std::monostate{},
+      .default_text = "",
+      .validate = validate_optional_string(),
+      .short_doc = "Load a PasteDeploy config file.",
+      .doc = "The argument may contain a `#` symbol followed by the name of an app section from the "
+             "config file, e.g. `production.ini#admin`.",
+  });
+  rows.push_back(mechanics_flag("proxy_protocol", "--proxy-protocol", "Enable detect PROXY protocol (PROXY mode).",
+                                "Allows using HTTP and the PROXY protocol (v1) together, e.g. behind "
+                                "stunnel or HAProxy."));
+  rows.push_back({
+      .name = "proxy_allow_ips",
+      .section = "Server Mechanics",
+      .flags = {"--proxy-allow-from"},
+      .metavar = "",
+      .type = Type::StringList,
+      .action = Action::Store,
+      .default_value = StringList{"127.0.0.1", "::1"},
+      .default_text = "'127.0.0.1,::1'",
+      .validate = validate_address_list(),
+      .short_doc = "Front-end's IP addresses or networks from which allowed accept proxy requests "
+                   "(comma separated).",
+      .doc = kTrustNote,
+  });
+  rows.push_back({
+      .name = "raw_paste_global_conf",
+      .section = "Server Mechanics",
+      .flags = {"--paste-global"},
+      .metavar = "CONF",
+      .type = Type::StringList,
+      .action = Action::Append,
+      .default_value = StringList{},
+      .default_text = "",
+      .validate = validate_list_string(),
+      .short_doc = "Set a PasteDeploy global config variable in `key=value` form.",
+      .doc = "The option can be specified multiple times; the variables are passed to the "
+             "PasteDeploy entrypoint.",
+  });
+  rows.push_back(mechanics_flag("permit_obsolete_folding", "--permit-obsolete-folding",
+                                "Permit requests employing obsolete HTTP line folding mechanism.",
+                                "Folding was deprecated by RFC 7230 §3.2.4 and is not sent by "
+                                "standards-compliant clients. Use with care and only if necessary."));
+  rows.push_back(mechanics_flag("strip_header_spaces", "--strip-header-spaces",
+                                "Strip spaces present between the header name and the `:`.",
+                                "This is known to induce vulnerabilities (request smuggling) and is "
+                                "not compliant with HTTP/1.1. Use with care and only if necessary."));
+  rows.push_back(mechanics_flag("permit_unconventional_http_method", "--permit-unconventional-http-method",
+                                "Permit HTTP methods not matching conventions, such as IANA "
+                                "registration guidelines.",
+                                "Permits methods shorter than 3 or longer than 20 characters, with "
+                                "lowercase characters, or containing `#`. Use with care and only if "
+                                "necessary."));
+  rows.push_back(mechanics_flag("permit_unconventional_http_version", "--permit-unconventional-http-version",
+                                "Permit HTTP version not matching conventions of 2023.",
+                                "Disables the refusal of likely malformed request lines with HTTP/1 "
+                                "versions other than 1.0 and 1.1. Use with care and only if necessary."));
+  rows.push_back(mechanics_flag("casefold_http_method", "--casefold-http-method",
+                                "Transform received HTTP methods to uppercase.",
+                                "HTTP methods are case sensitive by definition and merely uppercase "
+                                "by convention; older gunicorn versions upper-cased them."));
+  rows.push_back({
+      .name = "forwarder_headers",
+      .section = "Server Mechanics",
+      .flags = {"--forwarder-headers"},
+      .metavar = "",
+      .type = Type::StringList,
+      .action = Action::Store,
+      .default_value = StringList{"SCRIPT_NAME", "PATH_INFO"},
+      .default_text = "'SCRIPT_NAME,PATH_INFO'",
+      .validate = validate_comma_list(),
+      .short_doc = "A list containing upper-case header field names that the front-end proxy (see "
+                   "*forwarded_allow_ips*) sets, to be used in WSGI environment.",
+      .doc = "Has no effect for headers not present in the request. Can transfer `SCRIPT_NAME`, "
+             "`PATH_INFO` and `REMOTE_USER`. Make sure your front-end proxy strips these headers "
+             "from client requests.",
+  });
+  rows.push_back({
+      .name = "header_map",
+      .section = "Server Mechanics",
+      .flags = {"--header-map"},
+      .metavar = "",
+      .type = Type::String,
+      .action = Action::Store,
+      .default_value = std::string("drop"),
+      .default_text = "",
+      .validate = validate_choice({"drop", "refuse", "dangerous"}),
+      .short_doc = "Configure how header field names are mapped into environ.",
+      .doc = "Header names containing underscores would map to the same environ key as their "
+             "dashed twins. `drop` (the default) silently drops such headers, `refuse` answers "
+             "`400` to any request containing one, and `dangerous` maps them anyway (the old, "
+             "unsafe behaviour). Headers listed in *forwarder_headers* from a trusted front-end "
+             "are always mapped.",
+  });
+  rows.push_back(mechanics_flag("tolerate_dangerous_framing", "--tolerate-dangerous-framing",
+                                "Process requests with both Transfer-Encoding and Content-Length.",
+                                "This is known to induce vulnerabilities (request smuggling), but "
+                                "was tolerated by earlier gunicorn versions. Use with care and only "
+                                "if necessary."));
+}
+
+}  // namespace narwhal::config

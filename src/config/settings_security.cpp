@@ -1,0 +1,78 @@
+// Settings: Security (request size limits).
+//
+// gunicorn clamps out-of-range limits silently in its HTTP layer (http/message.py:
+// MAX_REQUEST_LINE = 8190, MAX_HEADERS = 32768). Here the clamp lives in the validator, so the
+// stored value is the effective one and the http layer needs no constants of its own.
+#include "config/table_rows.h"
+
+namespace narwhal::config {
+
+void add_security_settings(std::vector<Setting>& rows) {
+  rows.push_back({
+      .name = "limit_request_line",
+      .section = "Security",
+      .flags = {"--limit-request-line"},
+      .metavar = "INT",
+      .type = Type::Int,
+      .action = Action::Store,
+      .default_value = int64_t{4094},
+      .default_text = "",
+      .validate = validate_pos_int(8190),
+      .short_doc = "The maximum size of HTTP request line in bytes.",
+      .doc = "Limits the request line (method, URI and protocol version), and so the length of a "
+             "request URI including its query string. Value is a number from 0 (unlimited) to 8190; "
+             "larger values are treated as 8190, like gunicorn. A request over the limit gets "
+             "`400 Bad Request`.\n\nThis parameter helps against denial-of-service attacks.",
+      .cli_value = Setting::CliValue::Int,
+  });
+  rows.push_back({
+      .name = "limit_request_fields",
+      .section = "Security",
+      .flags = {"--limit-request-fields"},
+      .metavar = "INT",
+      .type = Type::Int,
+      .action = Action::Store,
+      .default_value = int64_t{100},
+      .default_text = "",
+      .validate = validate_pos_int(32768, true),
+      .short_doc = "Limit the number of HTTP headers fields in a request.",
+      .doc = "Used with *limit_request_field_size* to protect against denial-of-service attacks. "
+             "The value cannot be larger than 32768: larger values and 0 are treated as 32768, "
+             "like gunicorn.",
+      .cli_value = Setting::CliValue::Int,
+  });
+  rows.push_back({
+      .name = "limit_request_field_size",
+      .section = "Security",
+      // gunicorn spells the flag with an underscore; the all-dashes spelling is a narwhal alias.
+      .flags = {"--limit-request-field_size", "--limit-request-field-size"},
+      .metavar = "INT",
+      .type = Type::Int,
+      .action = Action::Store,
+      .default_value = int64_t{8190},
+      .default_text = "",
+      .validate = validate_pos_int(),
+      .short_doc = "Limit the allowed size of an HTTP request header field.",
+      .doc = "Value is a positive number or 0; 0 allows header fields of unlimited size.\n\n"
+             "**Warning:** very high or unlimited values make denial-of-service attacks easier.",
+      .cli_value = Setting::CliValue::Int,
+  });
+  rows.push_back({
+      .name = "limit_request_body",
+      .section = "Security",
+      .flags = {"--limit-request-body"},
+      .metavar = "INT",
+      .type = Type::Int,
+      .action = Action::Store,
+      .default_value = int64_t{0},
+      .default_text = "",
+      .validate = validate_pos_int(),
+      .short_doc = "Limit the size of a request body in bytes (narwhal only).",
+      .doc = "Requests whose `Content-Length`, or whose chunked body as it is read, exceeds this "
+             "many bytes are refused with `413 Content Too Large`. 0 (the default) means unlimited, "
+             "which is gunicorn's behaviour; gunicorn has no such setting.",
+      .cli_value = Setting::CliValue::Int,
+  });
+}
+
+}  // namespace narwhal::config

@@ -1,0 +1,34 @@
+// Rows of the settings table, one function per group of gunicorn sections (one file each).
+// settings_table() concatenates them in gunicorn's KNOWN_SETTINGS order.
+#pragma once
+
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "config/validators.h"
+
+namespace narwhal::config {
+
+void add_server_settings(std::vector<Setting>& rows);     // Config File, Server Socket, Worker Processes
+void add_security_settings(std::vector<Setting>& rows);   // Security (request limits)
+void add_debugging_settings(std::vector<Setting>& rows);  // Debugging
+void add_mechanics_settings(std::vector<Setting>& rows);  // Server Mechanics: process and files
+void add_logging_settings(std::vector<Setting>& rows);    // Logging, Process Naming
+void add_hook_settings(std::vector<Setting>& rows);       // Server Hooks
+void add_ssl_settings(std::vector<Setting>& rows);        // SSL
+void add_http_settings(std::vector<Setting>& rows);       // Server Mechanics: proxies and HTTP leniency
+
+// A computed default read from an environment variable, as text for the validator.
+inline std::function<std::optional<Value>()> from_environment(const char* variable,
+                                                              std::string prefix = "") {
+  return [variable, prefix]() -> std::optional<Value> {
+    const char* text = std::getenv(variable);
+    if (text == nullptr) return std::nullopt;
+    return Value(prefix + text);
+  };
+}
+
+}  // namespace narwhal::config

@@ -1,0 +1,350 @@
+// The request parser: a byte-order state machine over one connection's input.
+//
+// Head bytes (request line + header section) are copied, line by line, into one arena owned by
+// the parser, so head() views survive the caller reusing its read buffer. Views are built only
+// when the head is complete (the arena stops growing then); until that, fields are recorded as
+// offsets. Every check is made at a byte position that does not depend on how the input was
+// split between feed() calls, so results are identical for any split.
+#include "http/request_parser.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "http/chars.h"
+#include "http/chunked_decoder.h"
+#include "http/fields.h"
+#include "http/request_line.h"
+
+namespace narwhal::http {
+
+EffectiveLimits effective_limits(const Limits& l) {
+  EffectiveLimits e{};
+  // gunicorn: limit_request_line 0 means "no limit", values above 8190 are capped at 8190;
+  // narwhal caps both at 8190 so the head buffer is always bounded.
+  e.request_line =
+      (l.request_line == 0 || l.request_line > kMaxRequestLine) ? kMaxRequestLine : l.request_line;
+  // gunicorn: limit_request_field_size 0 means 8190; larger explicit values are honoured. A
+  // field line is at least its CRLF.
+  e.field_line = l.field_size == 0 ? kMaxFieldLine : std::max<size_t>(l.field_size, 2);
+  e.fields = (l.fields == 0 || l.fields > kMaxFields) ? kMaxFields : l.fields;
+  e.body = l.body;
+  return e;
+}
+
+namespace {
+
+enum class Phase : uint8_t {
+  Idle,         // between requests: nothing but optional empty lines seen
+  RequestLine,  // reading the request line
+  Fields,       // reading the header section
+  NoBody,       // head reported; the message has no body (MessageComplete on next feed)
+  Body,         // reading a Content-Length body
+  Chunked,      // decoding chunks
+  Trailers,     // reading the trailer section of a chunked body
+  Complete,
+  Error,
+};
+
+enum class Scan { NeedMore, Done, Error };
+
+struct Span {
+  size_t offset = 0;
+  size_t length = 0;
+};
+struct FieldSpan {
+  Span name, value;
+};
+
+Span span_in(const std::string& buffer, std::string_view view) {
+  return {size_t(view.data() - buffer.data()), view.size()};
+}
+std::string_view view_of(const std::string& buffer, Span s) {
+  return {buffer.data() + s.offset, s.length};
+}
+
+// A connection that once sent a huge head should not pin that memory for its whole life.
+constexpr size_t kArenaKeepCapacity = 64 * 1024;
+
+void reset_buffer(std::string& s) {
+  if (s.capacity() > kArenaKeepCapacity) std::string().swap(s);
+  s.clear();
+}
+
+}  // namespace
+
+struct RequestParser::Impl {
+  explicit Impl(const ParserOptions& o) : options(o), limits(effective_limits(o.limits)) {
+    arena.reserve(2048);
+    fields.reserve(32);
+    head.headers.reserve(32);
+  }
+
+  ParserOptions options;
+  EffectiveLimits limits;
+  Phase phase = Phase::Idle;
+  std::string arena;          // request line + header section, as received
+  std::string trailer_arena;  // trailer section of a chunked body
+  size_t line_start = 0;      // offset of the current incomplete line in the active buffer
+  size_t field_lines = 0;     // field lines in the current section (limit: limits.fields)
+  bool method_ended = false;  // a SP was seen in the request line (early method check)
+  Span method, target;
+  std::vector<FieldSpan> fields, trailers;
+  RequestHead head;
+  uint64_t body_remaining = 0;
+  ChunkedDecoder chunked;
+  int status = 0;
+  const char* reason = "";
+
+  ParseResult fail(int s, const char* r) {
+    phase = Phase::Error;
+    status = s;
+    reason = r;
+    return ParseResult::Error;
+  }
+  Scan scan_error(int s, const char* r) {
+    fail(s, r);
+    return Scan::Error;
+  }
+
+  ParseResult feed(const char* data, size_t len, size_t* consumed, std::string* body);
+  ParseResult feed_head(const char* data, size_t len, size_t* consumed);
+  ParseResult feed_content(const char* data, size_t len, size_t* consumed, std::string* body);
+  ParseResult feed_chunked(const char* data, size_t len, size_t* consumed, std::string* body);
+  Scan scan_lines(const char* data, size_t len, size_t* pos);
+  bool method_prefix_ok(const char* p, size_t n);
+  Scan on_request_line(size_t start, size_t end);
+  Scan on_field_line(const std::string& buffer, size_t start, size_t end);
+  ParseResult finish_head();
+  void reset();
+};
+
+ParseResult RequestParser::Impl::feed(const char* data, size_t len, size_t* consumed,
+                                      std::string* body) {
+  *consumed = 0;
+  switch (phase) {
+    case Phase::Idle:
+    case Phase::RequestLine:
+    case Phase::Fields: return feed_head(data, len, consumed);
+    case Phase::NoBody: phase = Phase::Complete; return ParseResult::MessageComplete;
+    case Phase::Body: return feed_content(data, len, consumed, body);
+    case Phase::Chunked:
+    case Phase::Trailers: return feed_chunked(data, len, consumed, body);
+    case Phase::Complete: return ParseResult::MessageComplete;
+    case Phase::Error: break;
+  }
+  return ParseResult::Error;
+}
+
+ParseResult RequestParser::Impl::feed_head(const char* data, size_t len, size_t* consumed) {
+  size_t pos = 0;
+  if (phase == Phase::Idle) {
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line
+    // (some clients send an extra CRLF after a POST body).
+    while (pos < len && (data[pos] == '\r' || data[pos] == '\n')) ++pos;
+    if (pos == len) {
+      *consumed = len;
+      return ParseResult::NeedMore;
+    }
+    phase = Phase::RequestLine;
+  }
+  const Scan scan = scan_lines(data, len, &pos);
+  *consumed = pos;
+  if (scan == Scan::Error) return ParseResult::Error;
+  if (scan == Scan::NeedMore) return ParseResult::NeedMore;
+  return finish_head();
+}
+
+// Copies complete lines into the active buffer and handles each one. A line longer than its
+// limit is refused as soon as the limit is passed, so buffering is bounded.
+Scan RequestParser::Impl::scan_lines(const char* data, size_t len, size_t* pos) {
+  std::string& buffer = phase == Phase::Trailers ? trailer_arena : arena;
+  while (*pos < len) {
+    const bool request_line = phase == Phase::RequestLine;
+    // Request line limit excludes CRLF (gunicorn, RFC 9112 §3 414); field limit includes it.
+    const size_t max_line = request_line ? limits.request_line + 2 : limits.field_line;
+    const size_t room = max_line - (buffer.size() - line_start);  // >= 1 by construction
+    const char* p = data + *pos;
+    const size_t n = std::min(len - *pos, room);
+    const void* lf = std::memchr(p, '\n', n);
+    if (lf == nullptr) {
+      if (request_line && !method_prefix_ok(p, n)) return scan_error(400, "invalid method");
+      buffer.append(p, n);
+      *pos += n;
+      if (n == room)
+        return request_line ? scan_error(414, "request line too long")
+                            : scan_error(431, "field line too long");
+      continue;
+    }
+    const size_t k = size_t(static_cast<const char*>(lf) - p) + 1;
+    buffer.append(p, k);
+    *pos += k;
+    const size_t start = line_start;
+    line_start = buffer.size();
+    const Scan scan = request_line ? on_request_line(start, buffer.size())
+                                   : on_field_line(buffer, start, buffer.size());
+    if (scan != Scan::NeedMore) return scan;
+  }
+  return Scan::NeedMore;
+}
+
+// Rejects non-token bytes in the method while the request line is still incomplete, so that
+// non-HTTP input (e.g. a TLS ClientHello) is refused at once instead of after 8 KiB. It checks
+// exactly what parse_request_line checks first, so the answer does not depend on the split.
+bool RequestParser::Impl::method_prefix_ok(const char* p, size_t n) {
+  for (size_t i = 0; i < n && !method_ended; ++i) {
+    if (p[i] == ' ') method_ended = true;
+    else if (!chars::is_token(p[i])) return false;
+  }
+  return true;
+}
+
+Scan RequestParser::Impl::on_request_line(size_t start, size_t end) {
+  size_t length = end - start - 1;  // without LF
+  const bool has_cr = length > 0 && arena[start + length - 1] == '\r';
+  if (has_cr) --length;
+  RequestLine line;
+  const LineVerdict verdict = parse_request_line(arena.data() + start, length, options, &line);
+  if (verdict.status != 0) return scan_error(verdict.status, verdict.reason);
+  if (!has_cr) return scan_error(400, "request line not terminated by CRLF");  // RFC 9112 §2.2
+  method = span_in(arena, line.method);
+  target = span_in(arena, line.target);
+  head.version_major = line.version_major;
+  head.version_minor = line.version_minor;
+  head.target_form = line.target_form;
+  phase = Phase::Fields;
+  field_lines = 0;
+  return Scan::NeedMore;
+}
+
+Scan RequestParser::Impl::on_field_line(const std::string& buffer, size_t start, size_t end) {
+  const char* line = buffer.data() + start;
+  const size_t total = end - start;  // including LF
+  if (total == 2 && line[0] == '\r') return Scan::Done;  // empty line ends the section
+  // RFC 9112 §2.2: narwhal does not accept a bare LF as a line terminator, and a bare CR
+  // elsewhere is rejected as an invalid field character.
+  if (total < 2 || line[total - 2] != '\r') return scan_error(400, "line not terminated by CRLF");
+  // RFC 9112 §5.2: obs-fold → 400 (llhttp-style acceptance would change field values).
+  if (chars::is_ows(line[0])) return scan_error(400, "obsolete line folding");
+  if (++field_lines > limits.fields) return scan_error(431, "too many header fields");
+  std::string_view name, value;
+  if (const char* why = parse_field_line({line, total - 2}, &name, &value))
+    return scan_error(400, why);
+  if (name.find('_') != std::string_view::npos) {
+    // gunicorn header_map: '_' and '-' both become '_' in a WSGI environ key, so a
+    // "Content_Length" could shadow "Content-Length" for the application.
+    if (options.header_map == HeaderMap::Refuse) return scan_error(400, "'_' in field name");
+    if (options.header_map == HeaderMap::Drop) return Scan::NeedMore;
+  }
+  if (phase == Phase::Trailers) {
+    if (forbidden_trailer(name)) return scan_error(400, "field not allowed in trailers");
+    trailers.push_back({span_in(buffer, name), span_in(buffer, value)});
+  } else {
+    fields.push_back({span_in(buffer, name), span_in(buffer, value)});
+  }
+  return Scan::NeedMore;
+}
+
+ParseResult RequestParser::Impl::finish_head() {
+  head.method = view_of(arena, method);
+  head.target = view_of(arena, target);
+  for (const FieldSpan& f : fields)
+    head.headers.push_back({view_of(arena, f.name), view_of(arena, f.value)});
+  const LineVerdict verdict = analyze_head(head, options, limits.body);
+  if (verdict.status != 0) return fail(verdict.status, verdict.reason);
+  if (head.chunked) {
+    chunked.reset(limits.body, limits.field_line);
+    phase = Phase::Chunked;
+  } else if (head.content_length > 0) {
+    body_remaining = head.content_length;
+    phase = Phase::Body;
+  } else {
+    phase = Phase::NoBody;
+  }
+  return ParseResult::HeadComplete;
+}
+
+ParseResult RequestParser::Impl::feed_content(const char* data, size_t len, size_t* consumed,
+                                              std::string* body) {
+  const size_t n = size_t(std::min<uint64_t>(len, body_remaining));
+  if (body != nullptr) body->append(data, n);
+  *consumed = n;
+  body_remaining -= n;
+  if (body_remaining != 0) return ParseResult::NeedMore;
+  phase = Phase::Complete;
+  return ParseResult::MessageComplete;
+}
+
+ParseResult RequestParser::Impl::feed_chunked(const char* data, size_t len, size_t* consumed,
+                                              std::string* body) {
+  size_t pos = 0;
+  if (phase == Phase::Chunked) {
+    const ChunkedDecoder::Result r = chunked.feed(data, len, &pos, body);
+    *consumed = pos;
+    if (r == ChunkedDecoder::Result::Error) return fail(chunked.error_status(), chunked.error_reason());
+    if (r == ChunkedDecoder::Result::NeedMore) return ParseResult::NeedMore;
+    // Trailers obey the header limits (count and line size), counted separately.
+    phase = Phase::Trailers;
+    line_start = 0;
+    field_lines = 0;
+  }
+  const Scan scan = scan_lines(data, len, &pos);
+  *consumed = pos;
+  if (scan == Scan::Error) return ParseResult::Error;
+  if (scan == Scan::NeedMore) return ParseResult::NeedMore;
+  for (const FieldSpan& f : trailers)
+    head.trailers.push_back({view_of(trailer_arena, f.name), view_of(trailer_arena, f.value)});
+  phase = Phase::Complete;
+  return ParseResult::MessageComplete;
+}
+
+void RequestParser::Impl::reset() {
+  phase = Phase::Idle;
+  status = 0;
+  reason = "";
+  reset_buffer(arena);
+  reset_buffer(trailer_arena);
+  line_start = 0;
+  field_lines = 0;
+  method_ended = false;
+  fields.clear();
+  trailers.clear();
+  body_remaining = 0;
+  std::vector<Header> headers = std::move(head.headers);
+  std::vector<Header> trailer_views = std::move(head.trailers);
+  headers.clear();
+  trailer_views.clear();
+  head = RequestHead();  // keeps the vectors' capacity: they are moved back below
+  head.headers = std::move(headers);
+  head.trailers = std::move(trailer_views);
+}
+
+RequestParser::RequestParser(const ParserOptions& options)
+    : impl_(std::make_unique<Impl>(options)) {}
+RequestParser::~RequestParser() = default;
+
+ParseResult RequestParser::feed(const char* data, size_t length, size_t* consumed,
+                                std::string* body) {
+  return impl_->feed(data, length, consumed, body);
+}
+
+ParseResult RequestParser::finish() {
+  switch (impl_->phase) {
+    case Phase::Idle: return ParseResult::NeedMore;  // clean close between requests
+    case Phase::NoBody:
+    case Phase::Complete: impl_->phase = Phase::Complete; return ParseResult::MessageComplete;
+    case Phase::Error: return ParseResult::Error;
+    default:  // RFC 9112 §8: an incomplete message is an error, never dispatched
+      return impl_->fail(400, "connection closed before the request was complete");
+  }
+}
+
+const RequestHead& RequestParser::head() const { return impl_->head; }
+bool RequestParser::head_started() const { return impl_->phase != Phase::Idle; }
+bool RequestParser::message_complete() const {
+  return impl_->phase == Phase::Complete || impl_->phase == Phase::NoBody;
+}
+int RequestParser::error_status() const { return impl_->status; }
+std::string_view RequestParser::error_reason() const { return impl_->reason; }
+void RequestParser::next_request() { impl_->reset(); }
+
+}  // namespace narwhal::http

@@ -1,0 +1,335 @@
+#include "module/startup.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <random>
+
+#include "arbiter/arbiter.h"
+#include "config/config.h"
+#include "log/logger.h"
+#include "net/listener.h"
+#include "python/convert.h"
+#include "python/pyref.h"
+#include "workers/sync_worker.h"
+#include "wsgi/handler.h"
+#include "wsgi/objects.h"
+
+namespace narwhal {
+namespace {
+
+void print_error(const std::string& message) { std::fprintf(stderr, "Error: %s\n", message.c_str()); }
+
+// Calls narwhal._glue.<function>(*args); returns null with the Python error set on failure.
+py::Ref call_glue(const char* function, PyObject* args) {
+  py::Ref module = py::Ref::steal(PyImport_ImportModule("narwhal._glue"));
+  if (!module) return {};
+  py::Ref callable = py::Ref::steal(PyObject_GetAttrString(module.get(), function));
+  if (!callable) return {};
+  return py::Ref::steal(PyObject_CallObject(callable.get(), args));
+}
+
+py::Ref call_glue(const char* function, const std::string& argument) {
+  py::Ref args = py::Ref::steal(Py_BuildValue("(s)", argument.c_str()));
+  return call_glue(function, args.get());
+}
+
+// Applies one source of CLI-style values; append settings collect every occurrence of the
+// source into one list that replaces the earlier value (argparse + gunicorn semantics).
+bool apply_cli_values(config::Config& cfg, const std::vector<std::pair<std::string, std::string>>& values) {
+  std::map<std::string, config::StringList> lists;
+  std::vector<std::string> list_order;
+  for (const auto& [name, text] : values) {
+    const config::Setting* setting = config::find_setting(name);
+    if (setting && setting->action == config::Action::Append) {
+      if (!lists.count(name)) list_order.push_back(name);
+      lists[name].push_back(text);
+      continue;
+    }
+    if (auto error = cfg.set(name, config::Value(text))) {
+      print_error(error->message);
+      return false;
+    }
+  }
+  for (const std::string& name : list_order) {
+    if (auto error = cfg.set(name, config::Value(lists[name]))) {
+      print_error(error->message);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool load_config_file(config::Config& cfg, const std::string& path) {
+  py::Ref values = call_glue("load_config", path);
+  if (!values) {
+    std::string trace = py::format_exception();
+    std::fprintf(stderr, "Error: failed to read config file: %s\n%s\n", path.c_str(), trace.c_str());
+    return false;
+  }
+  PyObject *key, *value;
+  Py_ssize_t position = 0;
+  while (PyDict_Next(values.get(), &position, &key, &value)) {
+    const char* name = PyUnicode_AsUTF8(key);
+    if (!name || !config::find_setting(name)) {
+      PyErr_Clear();
+      continue;  // like gunicorn: other names in a config file are the user's own business
+    }
+    if (auto error = cfg.set(name, py::to_config_value(value))) {
+      print_error(error->message);
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string default_config_file() {
+  for (const char* candidate : {"narwhal.conf.py", "gunicorn.conf.py"}) {
+    struct stat info;
+    if (stat(candidate, &info) == 0 && S_ISREG(info.st_mode)) return std::string("./") + candidate;
+  }
+  return "";
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> env_cli_values(std::string* config_path) {
+  std::vector<std::pair<std::string, std::string>> values;
+  for (const char* variable : {"GUNICORN_CMD_ARGS", "NARWHAL_CMD_ARGS"}) {
+    const char* text = std::getenv(variable);
+    if (!text || !*text) continue;
+    auto words = config::split_shell_words(text);
+    if (!words) {
+      print_error(std::string(variable) + ": unbalanced quotes");
+      return std::nullopt;
+    }
+    config::CliResult parsed = config::parse_cli(*words);
+    if (!parsed.error.empty()) {
+      print_error(std::string(variable) + ": " + parsed.error);
+      return std::nullopt;
+    }
+    for (auto& entry : parsed.values) {
+      if (entry.first == "config") *config_path = entry.second;
+      else values.push_back(entry);
+    }
+  }
+  return values;
+}
+
+bool set_environment(const config::Config& cfg) {
+  for (const std::string& entry : cfg.get_list("raw_env")) {
+    size_t equals = entry.find('=');
+    if (equals == std::string::npos) continue;  // validated by the table
+    py::Ref args = py::Ref::steal(Py_BuildValue("(s#s)", entry.data(), static_cast<Py_ssize_t>(equals),
+                                                entry.c_str() + equals + 1));
+    if (!call_glue("set_env", args.get())) return false;
+  }
+  return true;
+}
+
+bool prepare_python_path(const config::Config& cfg) {
+  py::Ref args = py::Ref::steal(Py_BuildValue("(ss)", cfg.get_string("chdir").c_str(),
+                                              cfg.get_string("pythonpath").c_str()));
+  if (!call_glue("prepare_path", args.get())) {
+    print_error(py::format_exception());
+    return false;
+  }
+  return true;
+}
+
+py::Ref load_app(const std::string& uri) { return call_glue("import_app", uri); }
+
+http::ParserOptions parser_options(const config::Config& cfg) {
+  http::ParserOptions options;
+  options.limits.request_line = static_cast<size_t>(cfg.get_int("limit_request_line"));
+  options.limits.fields = static_cast<size_t>(cfg.get_int("limit_request_fields"));
+  options.limits.field_size = static_cast<size_t>(cfg.get_int("limit_request_field_size"));
+  options.limits.body = static_cast<uint64_t>(cfg.get_int("limit_request_body"));
+  const std::string& header_map = cfg.get_string("header_map");
+  options.header_map = header_map == "refuse" ? http::HeaderMap::Refuse
+                       : header_map == "dangerous" ? http::HeaderMap::Dangerous
+                                                   : http::HeaderMap::Drop;
+  options.permit_unconventional_http_method = cfg.get_bool("permit_unconventional_http_method");
+  options.casefold_http_method = cfg.get_bool("casefold_http_method");
+  return options;
+}
+
+struct Startup {
+  config::Config cfg;
+  std::string app_uri;
+  py::Ref preloaded_app;
+  std::vector<net::Listener> listeners;
+};
+
+// In the worker, after fork: load the app (unless preloaded), then serve.
+int worker_main(Startup& startup, arbiter::WorkerContext& context) {
+  const config::Config& cfg = startup.cfg;
+  wsgi::Application app;
+  app.callable = startup.preloaded_app;
+  if (!app.callable) {
+    app.callable = load_app(startup.app_uri);
+    if (!app.callable) {
+      log::logger().error("Exception in worker process\n" + py::format_exception());
+      return arbiter::kWorkerBootError;
+    }
+  }
+  app.use_sendfile = cfg.get_bool("sendfile");
+  wsgi::EnvironSettings environ_settings;
+  environ_settings.multiprocess = cfg.get_int("workers") > 1;
+  if (const char* script_name = std::getenv("SCRIPT_NAME")) environ_settings.script_name = script_name;
+  environ_settings.secure_scheme_headers = cfg.get_map("secure_scheme_headers");
+  environ_settings.forwarded_allow_ips = cfg.get_list("forwarded_allow_ips");
+  py::Ref errors = wsgi::new_error_stream();
+  if (!errors || !app.environ.init(environ_settings, reinterpret_cast<PyObject*>(wsgi::file_wrapper_type()),
+                                   errors.get())) {
+    log::logger().error("Exception in worker process\n" + py::format_exception());
+    return arbiter::kWorkerBootError;
+  }
+
+  workers::SyncWorkerOptions options;
+  options.parser = parser_options(cfg);
+  options.keepalive_s = static_cast<int>(cfg.get_int("keepalive"));
+  options.timeout_s = static_cast<int>(cfg.get_int("timeout"));
+  options.graceful_timeout_s = static_cast<int>(cfg.get_int("graceful_timeout"));
+  options.worker_connections = static_cast<int>(cfg.get_int("worker_connections"));
+  int64_t max_requests = cfg.get_int("max_requests");
+  int64_t jitter = cfg.get_int("max_requests_jitter");
+  if (max_requests > 0 && jitter > 0) {
+    std::mt19937_64 random(static_cast<uint64_t>(getpid()) ^ static_cast<uint64_t>(time(nullptr)));
+    max_requests += static_cast<int64_t>(random() % static_cast<uint64_t>(jitter + 1));
+  }
+  options.max_requests = max_requests;
+  if (options.timeout_s <= 0) options.timeout_s = 1 << 20;  // 0 = no timeout (gunicorn)
+  return workers::run_sync_worker(context, options, app);
+}
+
+bool is_sync_worker_class(const std::string& name) {
+  return name == "sync" || name == "gunicorn.workers.sync.SyncWorker" || name == "egg:gunicorn#sync";
+}
+
+int serve(Startup& startup) {
+  const config::Config& cfg = startup.cfg;
+  std::string error;
+  if (!net::open_listeners(cfg.get_list("bind"), static_cast<int>(cfg.get_int("backlog")),
+                           cfg.get_bool("reuse_port"), &startup.listeners, &error)) {
+    log::logger().error(error);
+    return 1;
+  }
+  arbiter::ArbiterOptions options;
+  options.workers = static_cast<int>(cfg.get_int("workers"));
+  options.timeout = static_cast<double>(cfg.get_int("timeout"));
+  options.graceful_timeout = static_cast<double>(cfg.get_int("graceful_timeout"));
+  options.proc_name = cfg.is_set("proc_name") ? cfg.get_string("proc_name") : startup.app_uri;
+  options.version = NARWHAL_VERSION;
+  options.worker_class = cfg.get_string("worker_class");
+
+  arbiter::Callbacks callbacks;
+  callbacks.before_fork = [] { PyOS_BeforeFork(); };
+  callbacks.after_fork_parent = [] { PyOS_AfterFork_Parent(); };
+  callbacks.after_fork_child = [] { PyOS_AfterFork_Child(); };
+  callbacks.run_worker = [&startup](arbiter::WorkerContext& context) { return worker_main(startup, context); };
+  callbacks.log_debug = [](const std::string& m) { log::logger().debug(m); };
+  callbacks.log_info = [](const std::string& m) { log::logger().info(m); };
+  callbacks.log_warning = [](const std::string& m) { log::logger().warning(m); };
+  callbacks.log_error = [](const std::string& m) { log::logger().error(m); };
+  callbacks.log_critical = [](const std::string& m) { log::logger().critical(m); };
+  callbacks.on_usr1 = [] { log::logger().reopen(); };
+  return arbiter::run(options, startup.listeners, callbacks);
+}
+
+// Settings from every source, in gunicorn's precedence. Returns -1 to go on, else an exit status.
+int load_settings(Startup& startup, const std::vector<std::string>& argv) {
+  std::vector<std::string> args(argv.begin() + (argv.empty() ? 0 : 1), argv.end());
+  config::CliResult cli = config::parse_cli(args);
+  if (!cli.error.empty()) {
+    std::fprintf(stderr, "usage: narwhal [OPTIONS] [APP_MODULE]\nnarwhal: error: %s\n", cli.error.c_str());
+    return 2;
+  }
+  if (cli.help) {
+    std::fputs(config::usage_text("narwhal").c_str(), stdout);
+    return 0;
+  }
+  if (cli.version) {
+    std::printf("narwhal (version %s)\n", NARWHAL_VERSION);
+    return 0;
+  }
+  if (cli.positional.size() > 1) {
+    std::fprintf(stderr, "usage: narwhal [OPTIONS] [APP_MODULE]\nnarwhal: error: unrecognized arguments: %s\n",
+                 cli.positional[1].c_str());
+    return 2;
+  }
+  std::string config_path;
+  auto env_values = env_cli_values(&config_path);
+  if (!env_values) return 1;
+  std::vector<std::pair<std::string, std::string>> cli_values;
+  for (auto& entry : cli.values) {
+    if (entry.first == "config") config_path = entry.second;
+    else cli_values.push_back(entry);
+  }
+  if (config_path.empty()) config_path = default_config_file();
+  config::Config& cfg = startup.cfg;
+  if (!config_path.empty()) {
+    if (auto error = cfg.set("config", config::Value(config_path))) {
+      print_error(error->message);
+      return 1;
+    }
+    if (!load_config_file(cfg, config_path)) return 1;
+  }
+  if (!apply_cli_values(cfg, *env_values) || !apply_cli_values(cfg, cli_values)) return 1;
+
+  if (!cli.positional.empty()) startup.app_uri = cli.positional[0];
+  else if (cfg.is_set("wsgi_app")) startup.app_uri = cfg.get_string("wsgi_app");
+  if (cfg.get_bool("print_config")) {
+    std::puts(cfg.print_config().c_str());
+    return 0;
+  }
+  if (startup.app_uri.empty()) {
+    std::fprintf(stderr, "usage: narwhal [OPTIONS] [APP_MODULE]\nnarwhal: error: No application module specified.\n");
+    return 2;
+  }
+  if (!is_sync_worker_class(cfg.get_string("worker_class"))) {
+    print_error("worker_class '" + cfg.get_string("worker_class") +
+                "' is not supported yet (expected 'sync')");
+    return 1;
+  }
+  return -1;
+}
+
+}  // namespace
+
+int run_main(const std::vector<std::string>& argv) {
+  Startup startup;
+  if (int status = load_settings(startup, argv); status >= 0) return status;
+  config::Config& cfg = startup.cfg;
+  if (!set_environment(cfg) || !prepare_python_path(cfg)) return 1;
+
+  if (cfg.get_bool("check_config")) {
+    if (!load_app(startup.app_uri)) {
+      std::fprintf(stderr, "Error: failed to load the application %s\n%s\n", startup.app_uri.c_str(),
+                   py::format_exception().c_str());
+      return 1;
+    }
+    return 0;
+  }
+
+  log::Level level = log::Level::Info;
+  log::parse_level(cfg.get_string("loglevel"), &level);
+  std::string error;
+  if (!log::logger().open(cfg.get_string("errorlog"), cfg.is_set("accesslog") ? cfg.get_string("accesslog") : "",
+                          level, cfg.get_string("access_log_format"), &error)) {
+    print_error(error);
+    return 1;
+  }
+  if (cfg.get_bool("preload_app")) {
+    startup.preloaded_app = load_app(startup.app_uri);
+    if (!startup.preloaded_app) {
+      log::logger().error("Failed to load the application " + startup.app_uri + "\n" + py::format_exception());
+      return 1;
+    }
+  }
+  return serve(startup);
+}
+
+}  // namespace narwhal

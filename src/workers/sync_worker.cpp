@@ -1,0 +1,322 @@
+#include "workers/sync_worker.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <strings.h>
+
+#include <cerrno>
+#include <cstring>
+#include <list>
+#include <memory>
+
+#include "arbiter/heartbeat.h"
+#include "base/io.h"
+#include "base/read_buffer.h"
+#include "log/logger.h"
+#include "net/event_loop.h"
+#include "net/socket_ops.h"
+
+namespace narwhal::workers {
+namespace {
+
+// Set by signal handlers, read by the loop (the handlers only set flags).
+volatile sig_atomic_t g_stop_graceful = 0;
+volatile sig_atomic_t g_reopen_logs = 0;
+
+void on_term(int) { g_stop_graceful = 1; }
+void on_quit(int) { _exit(0); }  // quick shutdown: nothing in flight is worth waiting for
+void on_usr1(int) { g_reopen_logs = 1; }
+
+void install_signal_handlers() {
+  struct sigaction action = {};
+  sigemptyset(&action.sa_mask);
+  action.sa_handler = on_term;
+  sigaction(SIGTERM, &action, nullptr);
+  action.sa_handler = on_quit;
+  sigaction(SIGQUIT, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+  action.sa_handler = on_usr1;
+  sigaction(SIGUSR1, &action, nullptr);
+  action.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &action, nullptr);
+  sigaction(SIGHUP, &action, nullptr);  // the master handles reloads
+  sigaction(SIGWINCH, &action, nullptr);
+}
+
+constexpr uint64_t kListenerTag = 1;  // listener user data is (index << 1) | 1; connections are pointers
+
+struct Connection {
+  Connection(UniqueFd socket, const http::ParserOptions& options) : fd(std::move(socket)), parser(options) {}
+  UniqueFd fd;
+  http::RequestParser parser;
+  wsgi::Peer peer;
+  int64_t last_active_ms = 0;
+  std::list<Connection*>::iterator position;  // in Worker::connections_, oldest activity first
+};
+
+struct ServerAddress {
+  std::string host;
+  int port = 0;
+  bool is_unix = false;
+};
+
+class Worker {
+ public:
+  Worker(arbiter::WorkerContext& context, const SyncWorkerOptions& options, wsgi::Application& app)
+      : context_(context), options_(options), app_(app), input_(64 * 1024) {}
+
+  int run();
+
+ private:
+  void accept_from(size_t listener_index);
+  void serve(Connection* connection);
+  bool serve_request(Connection* connection);  // false = close the connection
+  void close_connection(Connection* connection);
+  void expire_idle(int64_t now);
+  void begin_graceful_stop();
+  void touch(Connection* connection, int64_t now);
+  void access_log(const Connection& connection, const http::RequestHead& head,
+                  const wsgi::RequestResult& result, int64_t started_us);
+
+  arbiter::WorkerContext& context_;
+  const SyncWorkerOptions& options_;
+  wsgi::Application& app_;
+  net::EventLoop loop_;
+  ReadBuffer input_;
+  std::vector<ServerAddress> servers_;
+  std::list<Connection*> connections_;
+  bool accepting_ = true;
+  bool stopping_ = false;
+  int64_t handled_ = 0;
+  int64_t stop_deadline_ms_ = 0;
+};
+
+int64_t now_us() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000000 + now.tv_nsec / 1000;
+}
+
+ServerAddress server_address_of(const net::Listener& listener) {
+  ServerAddress server;
+  struct sockaddr_storage storage;
+  socklen_t length = sizeof storage;
+  if (getsockname(listener.fd.get(), reinterpret_cast<sockaddr*>(&storage), &length) == 0) {
+    net::PeerAddress address;
+    net::peer_from_sockaddr(reinterpret_cast<sockaddr*>(&storage), length, &address);
+    server.host = address.host;
+    server.port = address.port < 0 ? 0 : address.port;
+    server.is_unix = address.family == AF_UNIX;
+  }
+  return server;
+}
+
+int Worker::run() {
+  install_signal_handlers();
+  if (!loop_.valid()) {
+    log::logger().error("epoll_create1 failed");
+    return 1;
+  }
+  const auto& listeners = *context_.listeners;
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    servers_.push_back(server_address_of(listeners[i]));
+    // EPOLLEXCLUSIVE: one worker is woken per new connection instead of all of them.
+    loop_.add(listeners[i].fd.get(), net::EventLoop::kReadable | net::EventLoop::kExclusive,
+              (static_cast<uint64_t>(i) << 1) | kListenerTag);
+  }
+  for (;;) {
+    int64_t now = arbiter::heartbeat_now_ms();
+    arbiter::beat(context_.heartbeat);
+    if (g_reopen_logs) {
+      g_reopen_logs = 0;
+      log::logger().reopen();
+    }
+    if (getppid() != context_.ppid) {
+      log::logger().info("Parent changed, shutting down: " + std::to_string(getpid()));
+      break;
+    }
+    if (g_stop_graceful && !stopping_) begin_graceful_stop();
+    if (stopping_ && (connections_.empty() || now >= stop_deadline_ms_)) break;
+    expire_idle(now);
+    int ready;
+    {
+      py::GilRelease nogil;
+      ready = loop_.wait(1000);
+    }
+    if (ready < 0) {
+      log::logger().error("epoll_wait failed: " + std::to_string(-ready));
+      return 1;
+    }
+    const bool was_stopping = stopping_;
+    for (const net::EventLoop::Event& event : loop_.ready()) {
+      // A graceful stop begun in this batch closed idle connections: their events are stale.
+      if (stopping_ != was_stopping) break;
+      if (event.data & kListenerTag) {
+        if (accepting_) accept_from(static_cast<size_t>(event.data >> 1));
+      } else {
+        serve(static_cast<Connection*>(event.pointer()));
+      }
+    }
+  }
+  while (!connections_.empty()) close_connection(connections_.front());
+  return 0;
+}
+
+void Worker::begin_graceful_stop() {
+  stopping_ = true;
+  accepting_ = false;
+  stop_deadline_ms_ = arbiter::heartbeat_now_ms() + options_.graceful_timeout_s * 1000;
+  for (const net::Listener& listener : *context_.listeners) loop_.remove(listener.fd.get());
+  // Idle keep-alive connections have nothing in flight: close them now. Connections with a
+  // partly received request are served (with Connection: close) until graceful_timeout.
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    Connection* connection = *it++;
+    if (!connection->parser.head_started()) close_connection(connection);
+  }
+}
+
+void Worker::touch(Connection* connection, int64_t now) {
+  connection->last_active_ms = now;
+  connections_.splice(connections_.end(), connections_, connection->position);
+}
+
+void Worker::accept_from(size_t listener_index) {
+  const net::Listener& listener = (*context_.listeners)[listener_index];
+  const ServerAddress& server = servers_[listener_index];
+  while (accepting_ && connections_.size() < static_cast<size_t>(options_.worker_connections)) {
+    UniqueFd socket;
+    net::PeerAddress peer;
+    int rc = net::accept_connection(listener.fd.get(), &socket, &peer);
+    if (rc == io::kWouldBlock) return;
+    if (rc < 0) {
+      log::logger().error("accept failed: " + std::string(strerror(-rc)));
+      return;
+    }
+    auto* connection = new Connection(std::move(socket), options_.parser);
+    connection->peer = app_.environ.make_peer(peer.host, peer.port, server.host, server.port,
+                                              peer.family == AF_UNIX);
+    connection->last_active_ms = arbiter::heartbeat_now_ms();
+    connection->position = connections_.insert(connections_.end(), connection);
+    loop_.add(connection->fd.get(), net::EventLoop::kReadable, connection);
+    serve(connection);  // the request usually arrived with the connection: don't wait for epoll
+    if (stopping_) return;
+  }
+}
+
+void Worker::close_connection(Connection* connection) {
+  loop_.remove(connection->fd.get());
+  connections_.erase(connection->position);
+  delete connection;
+}
+
+void Worker::expire_idle(int64_t now) {
+  // Idle keep-alive connections close after `keepalive`; a request head that is still arriving
+  // gets `timeout` (hardening with dedicated settings comes with the slow-client work).
+  while (!connections_.empty()) {
+    Connection* oldest = connections_.front();
+    int64_t limit = oldest->parser.head_started() ? options_.timeout_s * 1000 : std::max(options_.keepalive_s, 1) * 1000;
+    if (now - oldest->last_active_ms < limit) break;
+    close_connection(oldest);
+  }
+}
+
+void Worker::serve(Connection* connection) {
+  for (;;) {
+    if (input_.empty()) {
+      ssize_t n = io::read_some(connection->fd.get(), input_.write_position(), input_.writable());
+      if (n == io::kWouldBlock) return;
+      if (n <= 0) {
+        close_connection(connection);  // peer closed (or reset); an unfinished head is dropped
+        return;
+      }
+      input_.commit(static_cast<size_t>(n));
+      touch(connection, arbiter::heartbeat_now_ms());
+    }
+    size_t consumed = 0;
+    http::ParseResult result = connection->parser.feed(input_.data(), input_.size(), &consumed, nullptr);
+    input_.consume(consumed);
+    if (result == http::ParseResult::NeedMore) continue;
+    if (result == http::ParseResult::Error) {
+      std::string response = wsgi::error_response(connection->parser.error_status(), connection->parser.error_reason());
+      struct iovec iov = {response.data(), response.size()};
+      io::write_all(connection->fd.get(), &iov, 1, 1000);
+      input_.clear();
+      close_connection(connection);
+      return;
+    }
+    bool keep = serve_request(connection);
+    if (!keep) {
+      input_.clear();
+      close_connection(connection);
+      return;
+    }
+    connection->parser.next_request();
+    touch(connection, arbiter::heartbeat_now_ms());
+    if (input_.empty()) return;  // wait for the next request in epoll; pipelined bytes go on
+  }
+}
+
+bool Worker::serve_request(Connection* connection) {
+  int64_t started = now_us();
+  ++handled_;
+  wsgi::ExchangeOptions exchange_options;
+  exchange_options.io_timeout_ms = options_.timeout_s * 1000;
+  exchange_options.heartbeat = context_.heartbeat;
+  wsgi::Exchange exchange(connection->fd.get(), connection->parser, input_, exchange_options);
+  bool last = options_.max_requests > 0 && handled_ >= options_.max_requests;
+  wsgi::Framing framing;
+  framing.keep_alive = options_.keepalive_s > 0 && !stopping_ && !g_stop_graceful && !last;
+  exchange.set_framing(framing);
+
+  wsgi::RequestResult result = wsgi::handle_request(app_, exchange, connection->peer);
+  if (log::logger().access_enabled()) access_log(*connection, exchange.head(), result, started);
+  arbiter::beat(context_.heartbeat);
+  if (last && !stopping_) {
+    log::logger().info("Autorestarting worker after current request.");
+    begin_graceful_stop();
+  }
+  if (!result.keep_alive) return false;
+  if (!exchange.body_complete()) {
+    py::GilRelease nogil;
+    if (!exchange.discard_rest_of_body(64 * 1024)) return false;
+  }
+  return true;
+}
+
+void Worker::access_log(const Connection& connection, const http::RequestHead& head,
+                        const wsgi::RequestResult& result, int64_t started_us) {
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  log::AccessRecord record;
+  for (const http::Header& header : head.headers) headers.emplace_back(header.name, header.value);
+  for (const http::Header& header : head.headers) {
+    if (strcasecmp(std::string(header.name).c_str(), "referer") == 0) record.referer = header.value;
+    if (strcasecmp(std::string(header.name).c_str(), "user-agent") == 0) record.user_agent = header.value;
+  }
+  http::TargetParts target = http::split_target(head.target);
+  std::string status = std::to_string(result.status);
+  std::string protocol = "HTTP/" + std::to_string(head.version_major) + "." + std::to_string(head.version_minor);
+  record.remote_addr = connection.peer.remote_text;
+  record.method = head.method;
+  record.target = head.target;
+  record.path = target.path;
+  record.query = target.query;
+  record.protocol = protocol;
+  record.status = status;
+  record.response_length = static_cast<int64_t>(result.body_bytes);
+  record.duration_us = now_us() - started_us;
+  record.pid = getpid();
+  record.request_headers = &headers;
+  log::logger().access(record);
+}
+
+}  // namespace
+
+int run_sync_worker(arbiter::WorkerContext& context, const SyncWorkerOptions& options,
+                    wsgi::Application& app) {
+  Worker worker(context, options, app);
+  return worker.run();
+}
+
+}  // namespace narwhal::workers

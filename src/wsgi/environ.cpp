@@ -1,0 +1,194 @@
+#include "wsgi/environ.h"
+
+#include <algorithm>
+
+namespace narwhal::wsgi {
+namespace {
+
+// Interned keys and common values, created once per process.
+struct Names {
+  PyObject *request_method, *script_name, *path_info, *query_string, *raw_uri, *content_type,
+      *content_length, *server_name, *server_port, *server_protocol, *remote_addr, *remote_port,
+      *wsgi_input, *wsgi_url_scheme, *http, *https, *http_1_0, *http_1_1, *empty;
+};
+
+Names& names() {
+  static Names n = [] {
+    Names v{};
+    v.request_method = PyUnicode_InternFromString("REQUEST_METHOD");
+    v.script_name = PyUnicode_InternFromString("SCRIPT_NAME");
+    v.path_info = PyUnicode_InternFromString("PATH_INFO");
+    v.query_string = PyUnicode_InternFromString("QUERY_STRING");
+    v.raw_uri = PyUnicode_InternFromString("RAW_URI");
+    v.content_type = PyUnicode_InternFromString("CONTENT_TYPE");
+    v.content_length = PyUnicode_InternFromString("CONTENT_LENGTH");
+    v.server_name = PyUnicode_InternFromString("SERVER_NAME");
+    v.server_port = PyUnicode_InternFromString("SERVER_PORT");
+    v.server_protocol = PyUnicode_InternFromString("SERVER_PROTOCOL");
+    v.remote_addr = PyUnicode_InternFromString("REMOTE_ADDR");
+    v.remote_port = PyUnicode_InternFromString("REMOTE_PORT");
+    v.wsgi_input = PyUnicode_InternFromString("wsgi.input");
+    v.wsgi_url_scheme = PyUnicode_InternFromString("wsgi.url_scheme");
+    v.http = PyUnicode_InternFromString("http");
+    v.https = PyUnicode_InternFromString("https");
+    v.http_1_0 = PyUnicode_InternFromString("HTTP/1.0");
+    v.http_1_1 = PyUnicode_InternFromString("HTTP/1.1");
+    v.empty = PyUnicode_InternFromString("");
+    return v;
+  }();
+  return n;
+}
+
+py::Ref latin1(std::string_view text) {
+  return py::Ref::steal(PyUnicode_DecodeLatin1(text.data(), static_cast<Py_ssize_t>(text.size()), nullptr));
+}
+
+bool set_item(PyObject* dict, PyObject* key, py::Ref value) {
+  return value && PyDict_SetItem(dict, key, value.get()) == 0;
+}
+
+char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; }
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return upper(x) == upper(y); });
+}
+
+// Methods are nearly always one of a few: reuse their str objects.
+PyObject* method_object(std::string_view method) {
+  static PyObject* cached[] = {PyUnicode_InternFromString("GET"), PyUnicode_InternFromString("POST"),
+                               PyUnicode_InternFromString("HEAD"), PyUnicode_InternFromString("PUT"),
+                               PyUnicode_InternFromString("DELETE"), PyUnicode_InternFromString("OPTIONS"),
+                               PyUnicode_InternFromString("PATCH")};
+  for (PyObject* candidate : cached) {
+    if (PyUnicode_GET_LENGTH(candidate) == static_cast<Py_ssize_t>(method.size()) &&
+        std::string_view(reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(candidate)), method.size()) == method) {
+      Py_INCREF(candidate);
+      return candidate;
+    }
+  }
+  return latin1(method).release();
+}
+
+}  // namespace
+
+bool EnvironBuilder::init(const EnvironSettings& settings, PyObject* file_wrapper_type, PyObject* errors) {
+  settings_ = settings;
+  for (auto& [name, value] : settings_.secure_scheme_headers) {
+    std::transform(name.begin(), name.end(), name.begin(), upper);
+  }
+  names();
+  template_ = py::Ref::steal(PyDict_New());
+  if (!template_) return false;
+  PyObject* dict = template_.get();
+  py::Ref version = py::Ref::steal(Py_BuildValue("(ii)", 1, 0));
+  return PyDict_SetItemString(dict, "wsgi.version", version.get()) == 0 &&
+         PyDict_SetItemString(dict, "wsgi.errors", errors) == 0 &&
+         PyDict_SetItemString(dict, "wsgi.multithread", settings.multithread ? Py_True : Py_False) == 0 &&
+         PyDict_SetItemString(dict, "wsgi.multiprocess", settings.multiprocess ? Py_True : Py_False) == 0 &&
+         PyDict_SetItemString(dict, "wsgi.run_once", Py_False) == 0 &&
+         PyDict_SetItemString(dict, "wsgi.file_wrapper", file_wrapper_type) == 0 &&
+         PyDict_SetItemString(dict, "wsgi.input_terminated", Py_True) == 0 &&
+         set_item(dict, PyUnicode_InternFromString("SERVER_SOFTWARE"), latin1("narwhal")) &&
+         set_item(dict, names().script_name, latin1(settings.script_name)) &&
+         set_item(dict, names().wsgi_url_scheme, py::Ref::borrow(settings.is_ssl ? names().https : names().http));
+}
+
+Peer EnvironBuilder::make_peer(const std::string& remote_host, int remote_port,
+                               const std::string& server_host, int server_port, bool is_unix) const {
+  Peer peer;
+  peer.is_unix = is_unix;
+  peer.remote_text = remote_host;
+  peer.remote_addr = latin1(remote_host);
+  if (!is_unix) peer.remote_port = py::Ref::steal(PyUnicode_FromFormat("%d", remote_port));
+  peer.server_name = latin1(server_host);
+  peer.server_port = is_unix ? latin1("") : py::Ref::steal(PyUnicode_FromFormat("%d", server_port));
+  // gunicorn trusts forwarding headers from unix-socket peers and from forwarded_allow_ips.
+  peer.trusted = is_unix;
+  for (const std::string& allowed : settings_.forwarded_allow_ips) {
+    if (allowed == "*" || allowed == remote_host) peer.trusted = true;
+  }
+  return peer;
+}
+
+py::Ref EnvironBuilder::header_key(std::string_view name) {
+  auto found = header_keys_.find(name);
+  if (found != header_keys_.end()) return found->second;
+  scratch_.assign("HTTP_");
+  for (char c : name) scratch_.push_back(c == '-' ? '_' : upper(c));
+  PyObject* raw = PyUnicode_DecodeLatin1(scratch_.data(), static_cast<Py_ssize_t>(scratch_.size()), nullptr);
+  if (!raw) return {};
+  PyUnicode_InternInPlace(&raw);
+  py::Ref key = py::Ref::steal(raw);
+  // Bounded: a client sending random names must not grow the cache without limit.
+  if (header_keys_.size() < 512) header_keys_.emplace(std::string(name), key);
+  return key;
+}
+
+// Duplicate fields are joined with ", " (RFC 9110 §5.3).
+bool EnvironBuilder::add_header(PyObject* environ, PyObject* key, std::string_view value) {
+  PyObject* existing = PyDict_GetItemWithError(environ, key);
+  if (existing) {
+    py::Ref tail = latin1(value);
+    if (!tail) return false;
+    return set_item(environ, key, py::Ref::steal(PyUnicode_FromFormat("%U, %U", existing, tail.get())));
+  }
+  if (PyErr_Occurred()) return false;
+  return set_item(environ, key, latin1(value));
+}
+
+py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, PyObject* input,
+                              std::string* error_reason) {
+  const Names& n = names();
+  py::Ref environ_ref = py::Ref::steal(PyDict_Copy(template_.get()));
+  if (!environ_ref) return {};
+  PyObject* environ = environ_ref.get();
+
+  http::TargetParts target = http::split_target(head.target);
+  std::string_view path = target.path;
+  const std::string& script_name = settings_.script_name;
+  if (!script_name.empty() && path.substr(0, script_name.size()) == script_name) {
+    path.remove_prefix(script_name.size());
+  }
+  scratch_.clear();
+  http::percent_decode(path, scratch_);
+
+  bool ok = set_item(environ, n.request_method, py::Ref::steal(method_object(head.method))) &&
+            set_item(environ, n.path_info, latin1(scratch_)) &&
+            set_item(environ, n.query_string, latin1(target.query)) &&
+            set_item(environ, n.raw_uri, latin1(head.target)) &&
+            set_item(environ, n.server_protocol,
+                     py::Ref::borrow(head.version_minor == 0 ? n.http_1_0 : n.http_1_1)) &&
+            PyDict_SetItem(environ, n.wsgi_input, input) == 0 &&
+            PyDict_SetItem(environ, n.remote_addr, peer.remote_addr.get()) == 0 &&
+            (!peer.remote_port || PyDict_SetItem(environ, n.remote_port, peer.remote_port.get()) == 0) &&
+            PyDict_SetItem(environ, n.server_name, peer.server_name.get()) == 0 &&
+            PyDict_SetItem(environ, n.server_port, peer.server_port.get()) == 0;
+  if (!ok) return {};
+
+  int scheme = 0;  // 0 = not set by a header, 1 = http, 2 = https
+  for (const http::Header& header : head.headers) {
+    py::Ref key;
+    if (equals_ignore_case(header.name, "content-type")) key = py::Ref::borrow(n.content_type);
+    else if (equals_ignore_case(header.name, "content-length")) key = py::Ref::borrow(n.content_length);
+    else key = header_key(header.name);
+    if (!key || !add_header(environ, key.get(), header.value)) return {};
+    if (peer.trusted) {
+      for (const auto& [name, secure_value] : settings_.secure_scheme_headers) {
+        if (!equals_ignore_case(header.name, name)) continue;
+        int this_scheme = header.value == secure_value ? 2 : 1;
+        if (scheme != 0 && scheme != this_scheme) {
+          *error_reason = "Contradictory scheme headers";
+          return {};
+        }
+        scheme = this_scheme;
+      }
+    }
+  }
+  if (scheme != 0 && !set_item(environ, n.wsgi_url_scheme, py::Ref::borrow(scheme == 2 ? n.https : n.http))) {
+    return {};
+  }
+  return environ_ref;
+}
+
+}  // namespace narwhal::wsgi

@@ -1,0 +1,92 @@
+// One request/response on a connection, seen from the I/O side: pulls body bytes through the
+// parser on demand (wsgi.input), and writes the response with the framing decided for it.
+// Knows nothing about Python; callers release the GIL around the blocking calls.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "base/read_buffer.h"
+#include "http/request_parser.h"
+
+namespace narwhal::wsgi {
+
+struct ExchangeOptions {
+  int io_timeout_ms = 30000;                   // longest stall of one read or write
+  std::atomic<int64_t>* heartbeat = nullptr;   // refreshed while waiting on the peer
+};
+
+// How the response body is delimited (RFC 9112 §6.3).
+struct Framing {
+  bool no_body = false;        // HEAD, 1xx, 204, 304
+  bool chunked = false;
+  int64_t content_length = -1;  // -1 = not given
+  bool keep_alive = true;      // false: close after the response
+};
+
+class Exchange {
+ public:
+  Exchange(int fd, http::RequestParser& parser, ReadBuffer& input, const ExchangeOptions& options);
+
+  int fd() const { return fd_; }
+  const http::RequestHead& head() const { return parser_.head(); }
+
+  // ---- request body ----
+  // Blocks until `want` decoded bytes are available, the body ended, or an error. false = error.
+  bool fill(size_t want);
+  // Blocks until available() holds a '\n', `limit` bytes, or the body ended. false = error.
+  bool fill_line(size_t limit);
+  std::string_view available() const { return std::string_view(body_).substr(body_position_); }
+  void take(size_t count);
+  bool body_complete() const { return body_complete_; }
+  const std::string& body_error() const { return body_error_; }
+  // After the response: reads and discards the rest of a small body so the connection can be
+  // reused. false means the connection must be closed.
+  bool discard_rest_of_body(size_t max_bytes);
+
+  // ---- response ----
+  std::string& head_buffer() { return head_; }  // the handler serialises the head here
+  void set_framing(const Framing& framing) { framing_ = framing; }
+  const Framing& framing() const { return framing_; }
+  bool head_sent() const { return head_sent_; }
+  bool response_started() const { return response_started_; }
+  void mark_response_started() { response_started_ = true; }
+  uint64_t body_bytes_sent() const { return body_sent_; }
+
+  // Each returns 0 or -errno (-ETIMEDOUT); on error the connection must be closed.
+  int write_body(const char* data, size_t size);  // sends the head first if still pending
+  int send_file(int file_fd, off_t offset, uint64_t count);
+  int finish();  // head if still pending, last-chunk for chunked
+  // True when the body written so far matches the declared framing (else: close).
+  bool body_framing_complete() const;
+
+  int write_raw(std::string_view bytes);  // e.g. "HTTP/1.1 100 Continue\r\n\r\n" or an error page
+
+ private:
+  bool pump();  // one step: feed buffered bytes to the parser, or read more from the socket
+  int wait(bool for_write);
+  int flush_head_with(const char* data, size_t size);
+
+  int fd_;
+  http::RequestParser& parser_;
+  ReadBuffer& input_;
+  ExchangeOptions options_;
+
+  std::string body_;
+  size_t body_position_ = 0;
+  bool body_complete_ = false;
+  bool continue_sent_ = false;
+  std::string body_error_;
+
+  std::string head_;
+  Framing framing_;
+  bool head_sent_ = false;
+  bool response_started_ = false;
+  uint64_t body_sent_ = 0;
+};
+
+}  // namespace narwhal::wsgi

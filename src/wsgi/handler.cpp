@@ -1,0 +1,194 @@
+#include "wsgi/handler.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "log/logger.h"
+#include "wsgi/objects.h"
+
+namespace narwhal::wsgi {
+namespace {
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+  }
+}
+
+void log_app_error(const Exchange& exchange, std::string_view what) {
+  std::string message = std::string(what) + " " + std::string(exchange.head().target) + "\n" +
+                        py::format_exception();
+  log::logger().error(message);
+}
+
+// Sends data without the GIL; returns 0 or -errno.
+int send_body(Exchange& exchange, const char* data, size_t size) {
+  py::GilRelease nogil;
+  return exchange.write_body(data, size);
+}
+
+void call_close(PyObject* result, const Exchange& exchange) {
+  if (!PyObject_HasAttrString(result, "close")) return;
+  py::Ref closed = py::Ref::steal(PyObject_CallMethod(result, "close", nullptr));
+  if (!closed) log_app_error(exchange, "Error closing the response iterable of");
+}
+
+// Total size when every element is bytes (lists and tuples only; no iteration side effects).
+int64_t sequence_length(PyObject* result) {
+  PyObject** items = PySequence_Fast_ITEMS(result);
+  int64_t total = 0;
+  for (Py_ssize_t i = 0, n = PySequence_Fast_GET_SIZE(result); i < n; ++i) {
+    if (!PyBytes_CheckExact(items[i])) return -1;
+    total += PyBytes_GET_SIZE(items[i]);
+  }
+  return total;
+}
+
+enum class Step { Ok, AppError, IoError };
+
+// One body element: PEP 3333 says headers go out with the first non-empty bytestring.
+Step write_item(PyObject* start_response, Exchange& exchange, PyObject* item, int64_t known_length) {
+  if (!PyBytes_Check(item)) {
+    PyErr_Format(PyExc_TypeError, "response body items must be bytes, not %.100s", Py_TYPE(item)->tp_name);
+    return Step::AppError;
+  }
+  Py_ssize_t size = PyBytes_GET_SIZE(item);
+  if (size == 0) return Step::Ok;
+  if (!exchange.head_sent()) {
+    if (!start_response_state(start_response)->called) {
+      PyErr_SetString(PyExc_AssertionError, "the application returned a body before calling start_response()");
+      return Step::AppError;
+    }
+    if (!prepare_head(start_response, known_length)) return Step::AppError;
+  }
+  return send_body(exchange, PyBytes_AS_STRING(item), static_cast<size_t>(size)) == 0 ? Step::Ok : Step::IoError;
+}
+
+Step write_file(PyObject* start_response, Exchange& exchange, int fd, off_t offset, uint64_t size) {
+  if (!prepare_head(start_response, static_cast<int64_t>(size))) return Step::AppError;
+  const Framing& framing = exchange.framing();
+  uint64_t count = framing.content_length >= 0 ? std::min<uint64_t>(size, framing.content_length) : size;
+  py::GilRelease nogil;
+  return exchange.send_file(fd, offset, count) == 0 ? Step::Ok : Step::IoError;
+}
+
+Step write_result(Application& app, PyObject* start_response, Exchange& exchange, PyObject* result) {
+  if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
+    int64_t known = sequence_length(result);
+    PyObject** items = PySequence_Fast_ITEMS(result);
+    for (Py_ssize_t i = 0, n = PySequence_Fast_GET_SIZE(result); i < n; ++i) {
+      if (Step step = write_item(start_response, exchange, items[i], known); step != Step::Ok) return step;
+    }
+    return Step::Ok;
+  }
+  int fd;
+  off_t offset;
+  uint64_t size;
+  if (app.use_sendfile && start_response_state(start_response)->called &&
+      file_wrapper_regular_file(result, &fd, &offset, &size)) {
+    return write_file(start_response, exchange, fd, offset, size);
+  }
+  py::Ref iterator = py::Ref::steal(PyObject_GetIter(result));
+  if (!iterator) return Step::AppError;
+  while (py::Ref item = py::Ref::steal(PyIter_Next(iterator.get()))) {
+    if (Step step = write_item(start_response, exchange, item.get(), -1); step != Step::Ok) return step;
+  }
+  return PyErr_Occurred() ? Step::AppError : Step::Ok;
+}
+
+// The app failed: a 500 if nothing was sent yet, else the connection is aborted.
+void fail(Exchange& exchange, RequestResult& outcome) {
+  outcome.keep_alive = false;
+  if (exchange.head_sent()) return;
+  std::string response = error_response(500, "");
+  py::GilRelease nogil;
+  if (exchange.write_raw(response) == 0) outcome.status = 500;
+}
+
+}  // namespace
+
+std::string error_response(int status, std::string_view detail) {
+  std::string body = reason_phrase(status);
+  if (!detail.empty()) body.append(": ").append(detail);
+  body.push_back('\n');
+  std::string response = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) +
+                         "\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                         "Content-Length: " + std::to_string(body.size()) + "\r\nServer: narwhal\r\n\r\n";
+  return response + body;
+}
+
+RequestResult handle_request(Application& app, Exchange& exchange, const Peer& peer) {
+  RequestResult outcome;
+  py::Ref input = new_input(&exchange);
+  py::Ref start_response = new_start_response(&exchange);
+  if (!input || !start_response) {
+    log_app_error(exchange, "Error preparing request");
+    fail(exchange, outcome);
+    return outcome;
+  }
+  std::string bad_request;
+  py::Ref environ = app.environ.build(exchange.head(), peer, input.get(), &bad_request);
+  if (!environ) {
+    if (!bad_request.empty()) {
+      std::string response = error_response(400, bad_request);
+      py::GilRelease nogil;
+      if (exchange.write_raw(response) == 0) outcome.status = 400;
+    } else {
+      log_app_error(exchange, "Error building the environ for");
+      fail(exchange, outcome);
+    }
+    detach_input(input.get());
+    detach_start_response(start_response.get());
+    return outcome;
+  }
+
+  PyObject* args[2] = {environ.get(), start_response.get()};
+  py::Ref result = py::Ref::steal(PyObject_Vectorcall(app.callable.get(), args, 2, nullptr));
+  Step step = Step::AppError;
+  if (result) {
+    step = write_result(app, start_response.get(), exchange, result.get());
+    if (step == Step::Ok && !exchange.head_sent()) {
+      if (!start_response_state(start_response.get())->called) {
+        PyErr_SetString(PyExc_AssertionError, "the application did not call start_response()");
+        step = Step::AppError;
+      } else if (!prepare_head(start_response.get(), 0)) {
+        step = Step::AppError;
+      }
+    }
+    if (step == Step::Ok) {
+      py::GilRelease nogil;
+      if (exchange.finish() != 0) step = Step::IoError;
+    }
+  }
+  if (step == Step::AppError) {
+    log_app_error(exchange, "Error handling request");
+    fail(exchange, outcome);
+  }
+  if (result) {
+    py::ErrorSaver saved;
+    call_close(result.get(), exchange);
+  }
+  detach_input(input.get());
+  detach_start_response(start_response.get());
+  if (step != Step::Ok) {
+    outcome.keep_alive = false;
+    if (step == Step::IoError) log::logger().debug("client went away while sending the response");
+    return outcome;
+  }
+  outcome.status = start_response_state(start_response.get())->status_code;
+  outcome.body_bytes = exchange.body_bytes_sent();
+  outcome.keep_alive = exchange.framing().keep_alive && exchange.body_framing_complete();
+  return outcome;
+}
+
+}  // namespace narwhal::wsgi

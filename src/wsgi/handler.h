@@ -1,0 +1,32 @@
+// Calls the WSGI application for one parsed request and writes its response (PEP 3333).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "python/pyref.h"
+#include "wsgi/environ.h"
+#include "wsgi/exchange.h"
+
+namespace narwhal::wsgi {
+
+struct Application {
+  py::Ref callable;
+  EnvironBuilder environ;
+  bool use_sendfile = true;
+};
+
+struct RequestResult {
+  bool keep_alive = false;  // the connection may serve another request
+  int status = 0;           // for the access log; 0 = nothing sent
+  uint64_t body_bytes = 0;
+};
+
+// Runs with the GIL held; releases it around socket I/O.
+RequestResult handle_request(Application& app, Exchange& exchange, const Peer& peer);
+
+// A complete error response (status line, Connection: close, small text body).
+std::string error_response(int status, std::string_view detail);
+
+}  // namespace narwhal::wsgi
