@@ -4,11 +4,11 @@
 built against that interpreter's headers (Debian's python3-dev).
 """
 
+import glob
 import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -33,11 +33,15 @@ class CMakeBuild(build_ext):
         ]
         if os.environ.get("NARWHAL_SANITIZE"):
             configure.append("-DNARWHAL_SANITIZE=ON")
-        subprocess.check_call(configure)
+        # A tree configured by `make build` (same interpreter ABI) is reused as it is.
+        if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
+            subprocess.check_call(configure)
         jobs = str(os.cpu_count() or 2)
         subprocess.check_call(["cmake", "--build", build_dir, "--target", "narwhal_core", "-j", jobs])
-        suffix = sysconfig.get_config_var("EXT_SUFFIX")
-        built = os.path.join(build_dir, "src", "module", "_core" + suffix)
+        candidates = glob.glob(os.path.join(build_dir, "src", "module", "_core*.so"))
+        if not candidates:
+            raise RuntimeError(f"CMake did not produce _core*.so in {build_dir}/src/module")
+        built = max(candidates, key=os.path.getmtime)
         target = self.get_ext_fullpath(ext.name)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copyfile(built, target)

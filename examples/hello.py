@@ -8,9 +8,13 @@ def app(environ, start_response):
     if path == "/json":
         body = json.dumps({"message": "Hello, World!", "server": environ.get("SERVER_SOFTWARE")}).encode()
         content_type = "application/json"
-    else:
+    elif path == "/":
         body = b"Hello, World!\n"
         content_type = "text/plain; charset=utf-8"
+    else:
+        body = b"Not Found\n"
+        start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
     start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
     return [body]
 

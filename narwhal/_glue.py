@@ -82,3 +82,12 @@ def import_app(uri: str) -> Callable[..., Any]:
     if not callable(app):
         raise TypeError(f"Application object must be callable: {uri!r}")
     return app
+
+
+def flush_stdio() -> None:
+    """Workers leave with _exit(): flush what the app printed first."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass

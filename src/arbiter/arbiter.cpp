@@ -111,8 +111,9 @@ class Arbiter {
       case SIGHUP:
         if (callbacks_.on_hup) info("Hang up: Master");
         return call_or_ignore(callbacks_.on_hup, "SIGHUP");
-      case SIGUSR1:
-        return call_or_ignore(callbacks_.on_usr1, "SIGUSR1");
+      case SIGUSR1:  // reopen log files here (on_usr1) and in every worker
+        if (callbacks_.on_usr1) callbacks_.on_usr1();
+        return kill_workers(SIGUSR1);
       case SIGUSR2:
         return call_or_ignore(callbacks_.on_usr2, "SIGUSR2");
       case SIGWINCH:

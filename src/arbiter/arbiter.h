@@ -48,16 +48,20 @@ struct Callbacks {
   // Around fork() in the master (pre_fork hook + PyOS_BeforeFork / PyOS_AfterFork_Parent).
   std::function<void()> before_fork;
   std::function<void()> after_fork_parent;
-  // In the child, first thing after fork once signals are reset (PyOS_AfterFork_Child,
-  // post_fork hook).
+  // In the child, first thing after fork once signals are reset (PyOS_AfterFork_Child).
+  // gunicorn logs "Booting worker with pid" before its post_fork hook, so that hook belongs at
+  // the start of run_worker rather than here.
   std::function<void()> after_fork_child;
   // The worker body; its return value becomes the child's exit status (_exit). Signals are at
   // their defaults and unblocked: it installs its own handlers.
   std::function<int(WorkerContext&)> run_worker;
   // After a worker has been reaped (gunicorn's child_exit hook). May be empty.
   std::function<void(pid_t pid, int age)> child_exit;
+  // USR1 (gunicorn: reopen log files): on_usr1 runs in the master, then every worker gets
+  // SIGUSR1 (workers must handle it). May be empty.
+  std::function<void()> on_usr1;
   // Master signals whose handling is not in the arbiter yet. Empty -> "... not supported yet".
-  std::function<void()> on_hup, on_usr1, on_usr2, on_winch;
+  std::function<void()> on_hup, on_usr2, on_winch;
   // Sets the process title ("master [proc_name]", "worker [proc_name]"). May be empty.
   std::function<void(const std::string&)> set_proc_title;
   // Logging; any may be empty. critical falls back to error, debug to nothing.

@@ -78,7 +78,8 @@ void AccessFormat::compile(std::string_view format) {
     while (k < n && (std::isdigit(static_cast<unsigned char>(format[k])) || format[k] == '*')) ++k;
     if (k < n && format[k] == '.') {
       ++k;
-      while (k < n && (std::isdigit(static_cast<unsigned char>(format[k])) || format[k] == '*')) ++k;
+      while (k < n && (std::isdigit(static_cast<unsigned char>(format[k])) || format[k] == '*'))
+        ++k;
     }
     std::string_view spec = format.substr(spec_begin, k - spec_begin);
     while (k < n && (format[k] == 'h' || format[k] == 'l' || format[k] == 'L')) ++k;
@@ -145,7 +146,8 @@ void AccessFormat::add_atom(std::string_view key, std::string_view spec, char co
   bool string_conversion = kStringConversions.find(conversion) != std::string_view::npos;
   if (!numeric && !string_conversion) {
     // Python: "%d format: a number is required, not str".
-    if (error_.empty()) error_ = std::string("%") + conversion + " needs a number, atom is a string";
+    if (error_.empty())
+      error_ = std::string("%") + conversion + " needs a number, atom is a string";
   }
   if (!piece.plain) {
     // Flags, width and precision, kept both parsed (strings) and as a C spec (numbers).
@@ -156,7 +158,8 @@ void AccessFormat::add_atom(std::string_view key, std::string_view spec, char co
     }
     std::size_t width_begin = k;
     while (k < spec.size() && std::isdigit(static_cast<unsigned char>(spec[k]))) ++k;
-    if (k > width_begin) piece.width = std::stoi(std::string(spec.substr(width_begin, k - width_begin)));
+    if (k > width_begin)
+      piece.width = std::stoi(std::string(spec.substr(width_begin, k - width_begin)));
     if (k < spec.size() && spec[k] == '.') {
       std::size_t precision_begin = ++k;
       while (k < spec.size() && std::isdigit(static_cast<unsigned char>(spec[k]))) ++k;

@@ -20,19 +20,19 @@ using HeaderList = std::vector<std::pair<std::string_view, std::string_view>>;
 // Everything the access-log atoms need about one finished request. A string_view whose data() is
 // null means "absent" and renders as "-"; a present but empty value renders as "".
 struct AccessRecord {
-  std::string_view remote_addr;         // h
-  std::string_view method;              // m, first word of r
-  std::string_view target;              // raw request target (RAW_URI), middle of r
-  std::string_view path;                // U (PATH_INFO)
-  std::string_view query;               // q (QUERY_STRING)
-  std::string_view protocol;            // H, e.g. "HTTP/1.1"
-  std::string_view status;              // s (the 3 digits)
-  int64_t response_length = -1;         // body bytes sent: b ("-" when < 0) / B (0 when < 0)
-  std::string_view referer;             // f (absent: taken from the "Referer" request header)
-  std::string_view user_agent;          // a (absent: taken from the "User-Agent" request header)
-  int64_t duration_us = 0;              // T (s), M (ms), D (us), L (decimal s)
-  int pid = 0;                          // p (0: getpid())
-  std::time_t when = 0;                 // t (0: now)
+  std::string_view remote_addr;  // h
+  std::string_view method;       // m, first word of r
+  std::string_view target;       // raw request target (RAW_URI), middle of r
+  std::string_view path;         // U (PATH_INFO)
+  std::string_view query;        // q (QUERY_STRING)
+  std::string_view protocol;     // H, e.g. "HTTP/1.1"
+  std::string_view status;       // s (the 3 digits)
+  int64_t response_length = -1;  // body bytes sent: b ("-" when < 0) / B (0 when < 0)
+  std::string_view referer;      // f (absent: taken from the "Referer" request header)
+  std::string_view user_agent;   // a (absent: taken from the "User-Agent" request header)
+  int64_t duration_us = 0;       // T (s), M (ms), D (us), L (decimal s)
+  int pid = 0;                   // p (0: getpid())
+  std::time_t when = 0;          // t (0: now)
   const HeaderList* request_headers = nullptr;   // {name}i, u (Authorization: Basic), f, a
   const HeaderList* response_headers = nullptr;  // {name}o
   // {name}e: when set, called with the lower-case variable name; appends the raw value to *out
@@ -61,9 +61,30 @@ class AccessFormat {
 
  private:
   enum class Atom : uint8_t {
-    Literal, RemoteAddr, Ident, User, Time, RequestLine, Method, Path, Query, Protocol, Status,
-    BytesZero, BytesDash, Referer, UserAgent, Seconds, Millis, Micros, DecimalSeconds, Pid,
-    RequestHeader, ResponseHeader, Environ, Unknown,
+    Literal,
+    RemoteAddr,
+    Ident,
+    User,
+    Time,
+    RequestLine,
+    Method,
+    Path,
+    Query,
+    Protocol,
+    Status,
+    BytesZero,
+    BytesDash,
+    Referer,
+    UserAgent,
+    Seconds,
+    Millis,
+    Micros,
+    DecimalSeconds,
+    Pid,
+    RequestHeader,
+    ResponseHeader,
+    Environ,
+    Unknown,
   };
   struct Piece {
     Atom atom = Atom::Literal;

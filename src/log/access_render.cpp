@@ -156,8 +156,10 @@ bool builtin_environ(const AccessRecord& record, std::string_view name, std::str
 
 // Python's repr() of a str: single quotes unless the text has ' and no ", backslash escapes.
 std::string python_repr(std::string_view text) {
-  char quote = (text.find('\'') != std::string_view::npos &&
-                text.find('"') == std::string_view::npos) ? '"' : '\'';
+  char quote =
+      (text.find('\'') != std::string_view::npos && text.find('"') == std::string_view::npos)
+          ? '"'
+          : '\'';
   std::string out(1, quote);
   for (char c : text) {
     auto byte = static_cast<unsigned char>(c);
@@ -194,14 +196,15 @@ int64_t AccessFormat::number(Atom atom, const AccessRecord& record) {
   }
 }
 
-void AccessFormat::append_string(const Piece& piece, const AccessRecord& record,
-                                 std::string& out) {
+void AccessFormat::append_string(const Piece& piece, const AccessRecord& record, std::string& out) {
   switch (piece.atom) {
     case Atom::Literal: out.append(piece.text); return;
     case Atom::RemoteAddr: append_or_dash(out, record.remote_addr); return;
     case Atom::Ident: out.push_back('-'); return;
     case Atom::User: append_user(out, record); return;
-    case Atom::Time: append_access_time(out, record.when != 0 ? record.when : std::time(nullptr)); return;
+    case Atom::Time:
+      append_access_time(out, record.when != 0 ? record.when : std::time(nullptr));
+      return;
     case Atom::RequestLine:
       append_escaped(out, record.method);
       out.push_back(' ');
@@ -240,7 +243,8 @@ void AccessFormat::append_string(const Piece& piece, const AccessRecord& record,
       append_number(out, duration / 1000000);
       char micros[7] = {'.'};
       int64_t fraction = duration % 1000000;
-      for (int i = 6; i >= 1; --i, fraction /= 10) micros[i] = static_cast<char>('0' + fraction % 10);
+      for (int i = 6; i >= 1; --i, fraction /= 10)
+        micros[i] = static_cast<char>('0' + fraction % 10);
       out.append(micros, sizeof micros);
       return;
     }
@@ -249,8 +253,12 @@ void AccessFormat::append_string(const Piece& piece, const AccessRecord& record,
       append_number(out, record.pid != 0 ? record.pid : ::getpid());
       out.push_back('>');
       return;
-    case Atom::RequestHeader: append_or_dash(out, find_header(record.request_headers, piece.text)); return;
-    case Atom::ResponseHeader: append_or_dash(out, find_header(record.response_headers, piece.text)); return;
+    case Atom::RequestHeader:
+      append_or_dash(out, find_header(record.request_headers, piece.text));
+      return;
+    case Atom::ResponseHeader:
+      append_or_dash(out, find_header(record.response_headers, piece.text));
+      return;
     case Atom::Environ: {
       thread_local std::string value;
       value.clear();
@@ -275,8 +283,9 @@ void AccessFormat::render_formatted(const Piece& piece, const AccessRecord& reco
     int64_t value = number(piece.atom, record);
     char buffer[64];
     auto print = [&](char* into, std::size_t size) {
-      return piece.floating ? std::snprintf(into, size, piece.c_spec.c_str(), static_cast<double>(value))
-                            : std::snprintf(into, size, piece.c_spec.c_str(), static_cast<long long>(value));
+      return piece.floating
+                 ? std::snprintf(into, size, piece.c_spec.c_str(), static_cast<double>(value))
+                 : std::snprintf(into, size, piece.c_spec.c_str(), static_cast<long long>(value));
     };
     int length = print(buffer, sizeof buffer);
     if (length < 0) return;

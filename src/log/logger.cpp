@@ -19,7 +19,7 @@ constexpr struct {
   std::string_view name;
   Level level;
 } kLevels[] = {
-    {"debug", Level::Debug}, {"info", Level::Info}, {"warning", Level::Warning},
+    {"debug", Level::Debug}, {"info", Level::Info},         {"warning", Level::Warning},
     {"error", Level::Error}, {"critical", Level::Critical},
 };
 

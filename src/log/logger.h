@@ -46,11 +46,21 @@ class Logger {
   Level level() const { return level_; }
   bool enabled(Level level) const { return level >= level_; }
   void write(Level level, std::string_view message);  // one line, timestamped, with getpid()
-  void debug(std::string_view m) { if (enabled(Level::Debug)) write(Level::Debug, m); }
-  void info(std::string_view m) { if (enabled(Level::Info)) write(Level::Info, m); }
-  void warning(std::string_view m) { if (enabled(Level::Warning)) write(Level::Warning, m); }
-  void error(std::string_view m) { if (enabled(Level::Error)) write(Level::Error, m); }
-  void critical(std::string_view m) { if (enabled(Level::Critical)) write(Level::Critical, m); }
+  void debug(std::string_view m) {
+    if (enabled(Level::Debug)) write(Level::Debug, m);
+  }
+  void info(std::string_view m) {
+    if (enabled(Level::Info)) write(Level::Info, m);
+  }
+  void warning(std::string_view m) {
+    if (enabled(Level::Warning)) write(Level::Warning, m);
+  }
+  void error(std::string_view m) {
+    if (enabled(Level::Error)) write(Level::Error, m);
+  }
+  void critical(std::string_view m) {
+    if (enabled(Level::Critical)) write(Level::Critical, m);
+  }
 
   bool access_enabled() const { return access_fd_ >= 0; }
   void access(const AccessRecord& record);  // no-op when the access log is off

@@ -202,7 +202,10 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   }
   options.max_requests = max_requests;
   if (options.timeout_s <= 0) options.timeout_s = 1 << 20;  // 0 = no timeout (gunicorn)
-  return workers::run_sync_worker(context, options, app);
+  int status = workers::run_sync_worker(context, options, app);
+  py::Ref args = py::Ref::steal(PyTuple_New(0));
+  if (!call_glue("flush_stdio", args.get())) PyErr_Clear();
+  return status;
 }
 
 bool is_sync_worker_class(const std::string& name) {

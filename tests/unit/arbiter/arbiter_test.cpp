@@ -24,15 +24,24 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 volatile sig_atomic_t g_worker_signal = 0;
+volatile sig_atomic_t g_worker_usr1 = 0;
 void remember_signal(int signal_number) { g_worker_signal = signal_number; }
+void remember_usr1(int) { g_worker_usr1 = 1; }
+// Set in the arbiter process before it forks: workers log through it too.
+std::function<void(const std::string&)> g_worker_log;
 
 // The default worker: heartbeats every 20 ms, exits 0 on TERM/QUIT/INT or if orphaned.
 int heartbeat_worker(WorkerContext& context) {
   ::signal(SIGTERM, remember_signal);
   ::signal(SIGQUIT, remember_signal);
   ::signal(SIGINT, remember_signal);
+  ::signal(SIGUSR1, remember_usr1);
   while (g_worker_signal == 0 && ::getppid() == context.ppid) {
     beat(context.heartbeat);
+    if (g_worker_usr1) {
+      g_worker_usr1 = 0;
+      g_worker_log("worker " + std::to_string(::getpid()) + " got usr1");
+    }
     ::usleep(20000);
   }
   return 0;
@@ -61,6 +70,7 @@ class ArbiterProcess {
       callbacks.log_warning = sink("W");
       callbacks.log_error = sink("E");
       callbacks.log_critical = sink("C");
+      g_worker_log = callbacks.log_info;
       if (customise) customise(callbacks);
       ::_exit(run(options, listeners, callbacks));
     }
@@ -362,14 +372,16 @@ TEST(Arbiter, UnsupportedSignalsAreLoggedAndIgnored) {
   EXPECT_EQ(arbiter.booted().size(), 1u);
 }
 
-TEST(Arbiter, SignalCallbacksAreCalled) {
+TEST(Arbiter, Usr1RunsItsCallbackAndReachesWorkers) {
   ArbiterProcess arbiter(test_options(1), heartbeat_worker, [](Callbacks& callbacks) {
     auto info = callbacks.log_info;
     callbacks.on_usr1 = [info] { info("usr1 callback"); };
   });
   ASSERT_TRUE(arbiter.wait_for_booted(1));
+  const pid_t worker = arbiter.booted()[0];
   arbiter.signal(SIGUSR1);
   EXPECT_TRUE(arbiter.wait_for_line("I usr1 callback"));
+  EXPECT_TRUE(arbiter.wait_for_line("I worker " + std::to_string(worker) + " got usr1"));
   arbiter.signal(SIGTERM);
   EXPECT_EQ(arbiter.wait_exit(5000), 0);
 }

@@ -68,9 +68,15 @@ TEST(SettingsTable, RowsAreWellFormed) {
       EXPECT_EQ(flag[0], '-') << flag;
       EXPECT_TRUE(flag.starts_with("--") || flag.size() == 2) << flag;
     }
-    if (setting.type == Type::Callable) EXPECT_TRUE(setting.flags.empty()) << setting.name;
-    if (setting.action == Action::Append) EXPECT_EQ(setting.type, Type::StringList) << setting.name;
-    if (setting.cli_value != Setting::CliValue::Text) EXPECT_EQ(setting.type, Type::Int) << setting.name;
+    if (setting.type == Type::Callable) {
+      EXPECT_TRUE(setting.flags.empty()) << setting.name;
+    }
+    if (setting.action == Action::Append) {
+      EXPECT_EQ(setting.type, Type::StringList) << setting.name;
+    }
+    if (setting.cli_value != Setting::CliValue::Text) {
+      EXPECT_EQ(setting.type, Type::Int) << setting.name;
+    }
   }
   EXPECT_FALSE(flags.contains("-h"));
   EXPECT_FALSE(flags.contains("-v"));
@@ -87,7 +93,9 @@ TEST(SettingsTable, DefaultsValidate) {
       continue;
     }
     ASSERT_FALSE(form.has_value()) << setting.name << ": " << *form;
-    if (!setting.computed_default) EXPECT_EQ(repr_value(out), repr_value(setting.default_value)) << setting.name;
+    if (!setting.computed_default) {
+      EXPECT_EQ(repr_value(out), repr_value(setting.default_value)) << setting.name;
+    }
   }
 }
 

@@ -9,7 +9,9 @@ TEST_P(StatusTest, Status) {
   const StatusCase& c = GetParam();
   const ParseRun run = parse_all(c.input, c.options);
   EXPECT_EQ(run.error_status, c.status) << c.name << ": " << describe(run);
-  if (c.status == 0) EXPECT_FALSE(run.requests.empty()) << describe(run);
+  if (c.status == 0) {
+    EXPECT_FALSE(run.requests.empty()) << describe(run);
+  }
 }
 
 }  // namespace

@@ -40,9 +40,8 @@ inline int status_of(std::string_view input, const ParserOptions& options = {}) 
 }
 
 // A GET with a Host field, so that only the rule under test can fail.
-inline std::string get(std::string_view request_line_rest = "/ HTTP/1.1",
-                       std::string_view fields = "") {
-  return "GET " + std::string(request_line_rest) + "\r\nHost: example.com\r\n" +
+inline std::string get(std::string_view target = "/", std::string_view fields = "") {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: example.com\r\n" +
          std::string(fields) + "\r\n";
 }
 

@@ -2,9 +2,8 @@
 // the same request, with TZ=UTC and a fixed now().
 #include "log/access_format.h"
 
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <ostream>
@@ -77,8 +76,9 @@ TEST_F(AccessFormatTest, HeaderAndEnvironAtomsMatchGunicorn) {
 }
 
 TEST_F(AccessFormatTest, FlagsWidthPrecisionAndConversionsMatchGunicorn) {
-  EXPECT_EQ(render("%(D)d|%(D)08d|%(T)5.1f|%(h)-12s|%(h).4s|%(h)r|%(a)r|%(B)x|%(M)+d|%% %(L)10s"),
-            R"(2345678|02345678|  2.0|10.1.2.3    |10.1|'10.1.2.3'|'curl/8 \\"quoted\\"'|4d2|+2345|%   2.345678)");
+  EXPECT_EQ(
+      render("%(D)d|%(D)08d|%(T)5.1f|%(h)-12s|%(h).4s|%(h)r|%(a)r|%(B)x|%(M)+d|%% %(L)10s"),
+      R"(2345678|02345678|  2.0|10.1.2.3    |10.1|'10.1.2.3'|'curl/8 \\"quoted\\"'|4d2|+2345|%   2.345678)");
 }
 
 TEST_F(AccessFormatTest, BraceKeysAreCaseInsensitiveOtherKeysAreNot) {
@@ -98,29 +98,23 @@ TEST_P(EveryAtom, Renders) { EXPECT_EQ(render(GetParam().format), GetParam().exp
 
 INSTANTIATE_TEST_SUITE_P(
     Atoms, EveryAtom,
-    ::testing::Values(AtomCase{"%(h)s", "10.1.2.3"}, AtomCase{"%(l)s", "-"},
-                      AtomCase{"%(u)s", "alice"},
-                      AtomCase{"%(t)s", "[29/Nov/2026:17:40:00 +0000]"},
-                      AtomCase{"%(r)s", R"(GET /a%20b?x=1&y=\"q\" HTTP/1.1)"},
-                      AtomCase{"%(m)s", "GET"}, AtomCase{"%(U)s", "/a b"},
-                      AtomCase{"%(q)s", R"(x=1&y=\"q\")"}, AtomCase{"%(H)s", "HTTP/1.1"},
-                      AtomCase{"%(s)s", "200"}, AtomCase{"%(B)s", "1234"},
-                      AtomCase{"%(b)s", "1234"}, AtomCase{"%(f)s", "http://ref/"},
-                      AtomCase{"%(a)s", R"(curl/8 \"quoted\")"}, AtomCase{"%(T)s", "2"},
-                      AtomCase{"%(M)s", "2345"}, AtomCase{"%(D)s", "2345678"},
-                      AtomCase{"%(L)s", "2.345678"}, AtomCase{"%(p)s", "<4321>"},
-                      AtomCase{"%({host}i)s", "example.com"},
-                      AtomCase{"%({content-type}o)s", "text/plain"},
-                      AtomCase{"%({request_method}e)s", "GET"},
-                      AtomCase{"%({raw_uri}e)s", R"(/a%20b?x=1&y=\"q\")"},
-                      AtomCase{"%({query_string}e)s", R"(x=1&y=\"q\")"},
-                      AtomCase{"%({server_protocol}e)s", "HTTP/1.1"},
-                      AtomCase{"%({remote_addr}e)s", "10.1.2.3"},
-                      AtomCase{"%({script_name}e)s", ""},
-                      AtomCase{"%({content_length}e)s", "-"},
-                      AtomCase{"%({unknown}x)s", "-"}, AtomCase{"%(unknown)s", "-"},
-                      AtomCase{"%()s", "-"}, AtomCase{"plain text", "plain text"},
-                      AtomCase{"100%% %(s)s", "100% 200"}),
+    ::testing::Values(
+        AtomCase{"%(h)s", "10.1.2.3"}, AtomCase{"%(l)s", "-"}, AtomCase{"%(u)s", "alice"},
+        AtomCase{"%(t)s", "[29/Nov/2026:17:40:00 +0000]"},
+        AtomCase{"%(r)s", R"(GET /a%20b?x=1&y=\"q\" HTTP/1.1)"}, AtomCase{"%(m)s", "GET"},
+        AtomCase{"%(U)s", "/a b"}, AtomCase{"%(q)s", R"(x=1&y=\"q\")"},
+        AtomCase{"%(H)s", "HTTP/1.1"}, AtomCase{"%(s)s", "200"}, AtomCase{"%(B)s", "1234"},
+        AtomCase{"%(b)s", "1234"}, AtomCase{"%(f)s", "http://ref/"},
+        AtomCase{"%(a)s", R"(curl/8 \"quoted\")"}, AtomCase{"%(T)s", "2"},
+        AtomCase{"%(M)s", "2345"}, AtomCase{"%(D)s", "2345678"}, AtomCase{"%(L)s", "2.345678"},
+        AtomCase{"%(p)s", "<4321>"}, AtomCase{"%({host}i)s", "example.com"},
+        AtomCase{"%({content-type}o)s", "text/plain"}, AtomCase{"%({request_method}e)s", "GET"},
+        AtomCase{"%({raw_uri}e)s", R"(/a%20b?x=1&y=\"q\")"},
+        AtomCase{"%({query_string}e)s", R"(x=1&y=\"q\")"},
+        AtomCase{"%({server_protocol}e)s", "HTTP/1.1"}, AtomCase{"%({remote_addr}e)s", "10.1.2.3"},
+        AtomCase{"%({script_name}e)s", ""}, AtomCase{"%({content_length}e)s", "-"},
+        AtomCase{"%({unknown}x)s", "-"}, AtomCase{"%(unknown)s", "-"}, AtomCase{"%()s", "-"},
+        AtomCase{"plain text", "plain text"}, AtomCase{"100%% %(s)s", "100% 200"}),
     [](const ::testing::TestParamInfo<AtomCase>& info) {
       std::string name = std::to_string(info.index) + "_";
       for (const char* p = info.param.format; *p != 0; ++p) {
@@ -131,8 +125,9 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST_F(AccessFormatTest, MissingValuesRenderAsDash) {
   AccessRecord empty;
-  AccessFormat format("%(h)s|%(u)s|%(m)s|%(H)s|%(s)s|%(b)s|%(B)s|%(f)s|%(a)s|%({x}i)s|%({x}o)s|"
-                      "%({remote_addr}e)s|%({http_x}e)s|%(U)s|%(q)s|%(T)s|%(L)s");
+  AccessFormat format(
+      "%(h)s|%(u)s|%(m)s|%(H)s|%(s)s|%(b)s|%(B)s|%(f)s|%(a)s|%({x}i)s|%({x}o)s|"
+      "%({remote_addr}e)s|%({http_x}e)s|%(U)s|%(q)s|%(T)s|%(L)s");
   std::string out;
   format.render(empty, out);
   EXPECT_EQ(out, "-|-|-|-|-|-|0|-|-|-|-|-|-|||0|0.000000");
@@ -163,10 +158,10 @@ TEST_F(AccessFormatTest, UserNeedsValidBasicCredentials) {
   };
   EXPECT_EQ(user_for("Basic YWxpY2U6c2VjcmV0"), "alice");
   EXPECT_EQ(user_for("basic   YWxpY2U6c2VjcmV0  "), "alice");
-  EXPECT_EQ(user_for("Basic Ym9iOg=="), "bob");            // "bob:"
-  EXPECT_EQ(user_for("Basic Ym9i"), "-");                  // "bob": no colon
-  EXPECT_EQ(user_for("Basic YWxpY2U6c2VjcmV"), "-");       // incomplete quantum
-  EXPECT_EQ(user_for("Basic OnNlY3JldA=="), "-");          // ":secret": empty user
+  EXPECT_EQ(user_for("Basic Ym9iOg=="), "bob");       // "bob:"
+  EXPECT_EQ(user_for("Basic Ym9i"), "-");             // "bob": no colon
+  EXPECT_EQ(user_for("Basic YWxpY2U6c2VjcmV"), "-");  // incomplete quantum
+  EXPECT_EQ(user_for("Basic OnNlY3JldA=="), "-");     // ":secret": empty user
   EXPECT_EQ(user_for("Bearer YWxpY2U6c2VjcmV0"), "-");
   EXPECT_EQ(user_for("Basic"), "-");
   request_headers_.clear();
@@ -208,9 +203,9 @@ TEST(AccessFormatErrors, InvalidFormatsAreReportedAndRenderedBestEffort) {
     const char* format;
     const char* expected;
   };
-  for (Case c : {Case{"%(s)s %", "204 %"}, Case{"%(s)s %(x", "204 %(x"},
-                 Case{"%(s)5", "%(s)5"}, Case{"%s %(s)s", "%s 204"},
-                 Case{"%(s)y", "204"}, Case{"%(h)d", "-"}, Case{"%(s)*s", "204"}}) {
+  for (Case c : {Case{"%(s)s %", "204 %"}, Case{"%(s)s %(x", "204 %(x"}, Case{"%(s)5", "%(s)5"},
+                 Case{"%s %(s)s", "%s 204"}, Case{"%(s)y", "204"}, Case{"%(h)d", "-"},
+                 Case{"%(s)*s", "204"}}) {
     AccessFormat format(c.format);
     EXPECT_NE(format.error(), "") << c.format;
     std::string out;

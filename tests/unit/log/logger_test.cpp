@@ -1,11 +1,10 @@
 #include "log/logger.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstdio>
 #include <regex>
@@ -28,7 +27,8 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
-// gunicorn: "%(asctime)s [%(process)d] [%(levelname)s] %(message)s", datefmt "[%Y-%m-%d %H:%M:%S %z]"
+// gunicorn: "%(asctime)s [%(process)d] [%(levelname)s] %(message)s", datefmt "[%Y-%m-%d %H:%M:%S
+// %z]"
 const std::regex kErrorLine(
     R"(^\[(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) [+-]\d{4}\] \[(\d+)\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] (.*)$)");
 
@@ -90,7 +90,8 @@ TEST_F(LoggerTest, LevelFilter) {
     ASSERT_TRUE(std::regex_match(line, match, kErrorLine)) << line;
     messages.push_back(match[8].str() + ":" + match[9].str());
   }
-  EXPECT_EQ(messages, (std::vector<std::string>{"WARNING:w1", "ERROR:e1", "CRITICAL:c1", "DEBUG:d2"}));
+  EXPECT_EQ(messages,
+            (std::vector<std::string>{"WARNING:w1", "ERROR:e1", "CRITICAL:c1", "DEBUG:d2"}));
 }
 
 TEST_F(LoggerTest, ErrorLineLayout) {
@@ -243,11 +244,13 @@ TEST_F(LoggerTest, ReopenKeepsCloseOnExec) {
 TEST_F(LoggerTest, ReopenFailureKeepsOldFile) {
   open(Level::Info);
   ASSERT_EQ(std::rename(error_path_.c_str(), (error_path_ + ".1").c_str()), 0);
-  ASSERT_EQ(::mkdir(error_path_.c_str(), 0700), 0);  // open(O_WRONLY) fails with EISDIR, even as root
+  ASSERT_EQ(::mkdir(error_path_.c_str(), 0700),
+            0);  // open(O_WRONLY) fails with EISDIR, even as root
   EXPECT_FALSE(logger_.reopen());
   logger_.info("kept");
   std::string old_error = testing::read_file(error_path_ + ".1");
-  EXPECT_NE(old_error.find("[ERROR] Error: '" + error_path_ + "' isn't writable"), std::string::npos)
+  EXPECT_NE(old_error.find("[ERROR] Error: '" + error_path_ + "' isn't writable"),
+            std::string::npos)
       << old_error;
   EXPECT_NE(old_error.find("kept"), std::string::npos);
 }
