@@ -82,6 +82,8 @@ class RequestParser {
 
   const RequestHead& head() const;
   bool head_started() const;  // some bytes of a new request have been seen
+  // True once the whole message (head + body) has been parsed, including a body-less request
+  // right after HeadComplete (before feed() reports MessageComplete).
   bool message_complete() const;
 
   int error_status() const;             // 400, 413, 414, 431, 501, 505 (0 while no error)

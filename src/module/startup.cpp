@@ -215,8 +215,19 @@ bool is_sync_worker_class(const std::string& name) {
 int serve(Startup& startup) {
   const config::Config& cfg = startup.cfg;
   std::string error;
-  if (!net::open_listeners(cfg.get_list("bind"), static_cast<int>(cfg.get_int("backlog")),
-                           cfg.get_bool("reuse_port"), &startup.listeners, &error)) {
+  net::ListenOptions listen;
+  listen.backlog = static_cast<int>(cfg.get_int("backlog"));
+  listen.reuse_port = cfg.get_bool("reuse_port");
+  listen.tls = cfg.is_set("certfile");
+  listen.log_error = [](const std::string& m) { log::logger().error(m); };
+  // Sockets handed over by systemd (LISTEN_FDS) or a parent master (GUNICORN_FD) come first,
+  // like gunicorn; otherwise bind what the settings say.
+  bool systemd = false;
+  if (!net::inherited_listeners_from_env(listen, &startup.listeners, &systemd, &error)) {
+    log::logger().error(error);
+    return 1;
+  }
+  if (startup.listeners.empty() && !net::open_listeners(cfg.get_list("bind"), listen, &startup.listeners, &error)) {
     log::logger().error(error);
     return 1;
   }
@@ -227,6 +238,7 @@ int serve(Startup& startup) {
   options.proc_name = cfg.is_set("proc_name") ? cfg.get_string("proc_name") : startup.app_uri;
   options.version = NARWHAL_VERSION;
   options.worker_class = cfg.get_string("worker_class");
+  options.unlink_unix_sockets = !systemd && !listen.reuse_port;
 
   arbiter::Callbacks callbacks;
   callbacks.before_fork = [] { PyOS_BeforeFork(); };

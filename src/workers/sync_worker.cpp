@@ -4,8 +4,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <strings.h>
-
 #include <cerrno>
 #include <cstring>
 #include <list>
@@ -91,6 +89,8 @@ class Worker {
   bool stopping_ = false;
   int64_t handled_ = 0;
   int64_t stop_deadline_ms_ = 0;
+  log::HeaderList access_headers_;  // reused by access_log()
+  std::string access_path_;
 };
 
 int64_t now_us() {
@@ -287,27 +287,26 @@ bool Worker::serve_request(Connection* connection) {
 
 void Worker::access_log(const Connection& connection, const http::RequestHead& head,
                         const wsgi::RequestResult& result, int64_t started_us) {
-  std::vector<std::pair<std::string_view, std::string_view>> headers;
-  log::AccessRecord record;
-  for (const http::Header& header : head.headers) headers.emplace_back(header.name, header.value);
-  for (const http::Header& header : head.headers) {
-    if (strcasecmp(std::string(header.name).c_str(), "referer") == 0) record.referer = header.value;
-    if (strcasecmp(std::string(header.name).c_str(), "user-agent") == 0) record.user_agent = header.value;
-  }
+  access_headers_.clear();
+  for (const http::Header& header : head.headers) access_headers_.emplace_back(header.name, header.value);
   http::TargetParts target = http::split_target(head.target);
-  std::string status = std::to_string(result.status);
-  std::string protocol = "HTTP/" + std::to_string(head.version_major) + "." + std::to_string(head.version_minor);
+  access_path_.clear();
+  http::percent_decode(target.path, access_path_);  // U is PATH_INFO, decoded (gunicorn)
+  char status[8];
+  snprintf(status, sizeof status, "%d", result.status);
+  char protocol[16];
+  snprintf(protocol, sizeof protocol, "HTTP/%d.%d", head.version_major, head.version_minor);
+  log::AccessRecord record;
   record.remote_addr = connection.peer.remote_text;
   record.method = head.method;
   record.target = head.target;
-  record.path = target.path;
+  record.path = access_path_;
   record.query = target.query;
   record.protocol = protocol;
   record.status = status;
   record.response_length = static_cast<int64_t>(result.body_bytes);
   record.duration_us = now_us() - started_us;
-  record.pid = getpid();
-  record.request_headers = &headers;
+  record.request_headers = &access_headers_;
   log::logger().access(record);
 }
 

@@ -181,7 +181,8 @@ def test_bottle_post(bottle_server):
 
 # --------------------------------------------------------------------------- examples/
 def test_bundled_example_hello(server_factory):
-    srv = server_factory("-w", "1", "--chdir", str(REPO / "examples"), "hello:app")
+    # exactly what `make run` serves
+    srv = server_factory("-w", "2", "--chdir", str(REPO / "examples"), "hello:app")
     r = srv.get("/")
     assert r.status_code == 200
     assert r.text == "Hello, World!\n"

@@ -37,7 +37,7 @@ TEST(Pipelining, HeadThenMessageCompleteWithoutBody) {
   EXPECT_EQ(parser.feed(input.data(), input.size(), &consumed, nullptr), ParseResult::HeadComplete);
   EXPECT_EQ(consumed, kGet.size());
   EXPECT_EQ(parser.head().target, "/a");
-  EXPECT_FALSE(parser.message_complete());
+  EXPECT_TRUE(parser.message_complete());  // nothing more to read for this message
   EXPECT_EQ(parser.feed(nullptr, 0, &consumed, &body), ParseResult::MessageComplete);
   EXPECT_EQ(consumed, 0u);
   EXPECT_TRUE(parser.message_complete());
@@ -122,7 +122,8 @@ TEST(Finish, Outcomes) {
     ParseResult r = parser.feed(input.data(), input.size(), &consumed, nullptr);
     if (with_body_step && r == ParseResult::HeadComplete)
       r = parser.feed(input.data() + consumed, input.size() - consumed, &consumed, &body);
-    return std::make_pair(parser.finish(), parser.error_status());
+    const ParseResult finished = parser.finish();
+    return std::make_pair(finished, parser.error_status());
   };
   EXPECT_EQ(finish_after("", false).first, ParseResult::NeedMore);
   EXPECT_EQ(finish_after("\r\n", false).first, ParseResult::NeedMore);
