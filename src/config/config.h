@@ -51,7 +51,7 @@ struct Setting {
   Type type;
   Action action;
   Value default_value;
-  std::string default_text;  // as shown in docs, e.g. "['127.0.0.1:8000']"
+  std::string default_text;  // as shown in docs, e.g. "['127.0.0.1:8000']"; empty in a row = repr(default_value)
   Validator validate;
   std::string short_doc;
   std::string doc;  // longer Markdown text for docs/settings.md

@@ -129,6 +129,7 @@ ChunkedDecoder::Result ChunkedDecoder::feed(const char* data, size_t len, size_t
     if (!size_line_byte(c)) {
       if (body_limit_ != 0 && total_ > body_limit_) return fail(413, "chunked body exceeds the body limit");
       if (state_ == State::SizeLf) return fail(400, "CR without LF in chunk-size line");
+      if (state_ == State::SizeBws) return fail(400, "whitespace after chunk size");
       if (digits_ == 0 || state_ == State::Size) return fail(400, "invalid chunk size");
       return fail(400, "invalid chunk extension");
     }

@@ -179,12 +179,14 @@ LineVerdict analyze_head(RequestHead& head, const ParserOptions& options, uint64
 }
 
 bool forbidden_trailer(std::string_view name) {
+  // Framing, routing, request modifiers, authentication and connection options. Content-Type
+  // and other content metadata are allowed: gunicorn accepts them (corpus valid/012) and
+  // narwhal never merges trailers into the header section.
   static constexpr std::string_view kForbidden[] = {
-      "authorization", "cache-control", "connection", "content-encoding", "content-length",
-      "content-range", "content-type", "cookie", "expect", "host", "if-match",
-      "if-modified-since", "if-none-match", "if-range", "if-unmodified-since", "keep-alive",
-      "max-forwards", "pragma", "proxy-authorization", "proxy-connection", "range", "set-cookie",
-      "te", "trailer", "transfer-encoding", "upgrade"};
+      "authorization", "cache-control", "connection", "content-length", "cookie", "expect",
+      "host", "if-match", "if-modified-since", "if-none-match", "if-range",
+      "if-unmodified-since", "keep-alive", "max-forwards", "pragma", "proxy-authorization",
+      "proxy-connection", "range", "te", "trailer", "transfer-encoding", "upgrade"};
   for (std::string_view f : kForbidden)
     if (chars::iequals(name, f)) return true;
   return false;

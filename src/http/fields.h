@@ -19,8 +19,8 @@ const char* parse_field_line(std::string_view line, std::string_view* name,
 // expect_continue, upgrade}. Returns status 0 or 400/413/501.
 LineVerdict analyze_head(RequestHead& head, const ParserOptions& options, uint64_t body_limit);
 
-// RFC 9110 §6.5.1: fields a sender must not put in a trailer section (framing, routing,
-// request modifiers, authentication, content metadata). narwhal rejects them with 400.
+// RFC 9110 §6.5.1: fields that must not be sent in a trailer section (framing, routing,
+// request modifiers, authentication, connection options). narwhal rejects them with 400.
 bool forbidden_trailer(std::string_view name);
 
 }  // namespace narwhal::http

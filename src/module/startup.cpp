@@ -5,7 +5,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <optional>
 #include <random>
 
@@ -36,32 +35,6 @@ py::Ref call_glue(const char* function, PyObject* args) {
 py::Ref call_glue(const char* function, const std::string& argument) {
   py::Ref args = py::Ref::steal(Py_BuildValue("(s)", argument.c_str()));
   return call_glue(function, args.get());
-}
-
-// Applies one source of CLI-style values; append settings collect every occurrence of the
-// source into one list that replaces the earlier value (argparse + gunicorn semantics).
-bool apply_cli_values(config::Config& cfg, const std::vector<std::pair<std::string, std::string>>& values) {
-  std::map<std::string, config::StringList> lists;
-  std::vector<std::string> list_order;
-  for (const auto& [name, text] : values) {
-    const config::Setting* setting = config::find_setting(name);
-    if (setting && setting->action == config::Action::Append) {
-      if (!lists.count(name)) list_order.push_back(name);
-      lists[name].push_back(text);
-      continue;
-    }
-    if (auto error = cfg.set(name, config::Value(text))) {
-      print_error(error->message);
-      return false;
-    }
-  }
-  for (const std::string& name : list_order) {
-    if (auto error = cfg.set(name, config::Value(lists[name]))) {
-      print_error(error->message);
-      return false;
-    }
-  }
-  return true;
 }
 
 bool load_config_file(config::Config& cfg, const std::string& path) {
@@ -95,8 +68,9 @@ std::string default_config_file() {
   return "";
 }
 
-std::optional<std::vector<std::pair<std::string, std::string>>> env_cli_values(std::string* config_path) {
-  std::vector<std::pair<std::string, std::string>> values;
+// GUNICORN_CMD_ARGS then NARWHAL_CMD_ARGS, parsed like the command line.
+std::optional<std::vector<config::CliResult>> env_cli_results() {
+  std::vector<config::CliResult> results;
   for (const char* variable : {"GUNICORN_CMD_ARGS", "NARWHAL_CMD_ARGS"}) {
     const char* text = std::getenv(variable);
     if (!text || !*text) continue;
@@ -110,12 +84,16 @@ std::optional<std::vector<std::pair<std::string, std::string>>> env_cli_values(s
       print_error(std::string(variable) + ": " + parsed.error);
       return std::nullopt;
     }
-    for (auto& entry : parsed.values) {
-      if (entry.first == "config") *config_path = entry.second;
-      else values.push_back(entry);
-    }
+    results.push_back(std::move(parsed));
   }
-  return values;
+  return results;
+}
+
+// The last -c/--config of a source, if any.
+void find_config_path(const config::CliResult& cli, std::string* path) {
+  for (const auto& [name, value] : cli.values) {
+    if (name == "config") *path = value;
+  }
 }
 
 bool set_environment(const config::Config& cfg) {
@@ -175,7 +153,7 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
       return arbiter::kWorkerBootError;
     }
   }
-  app.use_sendfile = cfg.get_bool("sendfile");
+  app.use_sendfile = cfg.sendfile();
   wsgi::EnvironSettings environ_settings;
   environ_settings.multiprocess = cfg.get_int("workers") > 1;
   if (const char* script_name = std::getenv("SCRIPT_NAME")) environ_settings.script_name = script_name;
@@ -235,7 +213,7 @@ int serve(Startup& startup) {
   options.workers = static_cast<int>(cfg.get_int("workers"));
   options.timeout = static_cast<double>(cfg.get_int("timeout"));
   options.graceful_timeout = static_cast<double>(cfg.get_int("graceful_timeout"));
-  options.proc_name = cfg.is_set("proc_name") ? cfg.get_string("proc_name") : startup.app_uri;
+  options.proc_name = cfg.is_set("proc_name") ? cfg.get_string("proc_name") : startup.app_uri;  // gunicorn: default_proc_name is the app uri
   options.version = NARWHAL_VERSION;
   options.worker_class = cfg.get_string("worker_class");
   options.unlink_unix_sockets = !systemd && !listen.reuse_port;
@@ -275,16 +253,19 @@ int load_settings(Startup& startup, const std::vector<std::string>& argv) {
                  cli.positional[1].c_str());
     return 2;
   }
-  std::string config_path;
-  auto env_values = env_cli_values(&config_path);
-  if (!env_values) return 1;
-  std::vector<std::pair<std::string, std::string>> cli_values;
-  for (auto& entry : cli.values) {
-    if (entry.first == "config") config_path = entry.second;
-    else cli_values.push_back(entry);
-  }
-  if (config_path.empty()) config_path = default_config_file();
   config::Config& cfg = startup.cfg;
+  for (const config::ConfigError& error : cfg.default_errors()) {
+    print_error(error.message);
+    return 1;
+  }
+  // gunicorn's precedence: a config file named on the command line, else in the environment
+  // variables, else the default file; then the environment's flags; then the command line's.
+  auto env_results = env_cli_results();
+  if (!env_results) return 1;
+  std::string config_path;
+  for (const config::CliResult& env : *env_results) find_config_path(env, &config_path);
+  find_config_path(cli, &config_path);
+  if (config_path.empty()) config_path = default_config_file();
   if (!config_path.empty()) {
     if (auto error = cfg.set("config", config::Value(config_path))) {
       print_error(error->message);
@@ -292,7 +273,16 @@ int load_settings(Startup& startup, const std::vector<std::string>& argv) {
     }
     if (!load_config_file(cfg, config_path)) return 1;
   }
-  if (!apply_cli_values(cfg, *env_values) || !apply_cli_values(cfg, cli_values)) return 1;
+  for (const config::CliResult& source : *env_results) {
+    if (auto error = config::apply_cli(cfg, source)) {
+      print_error(error->message);
+      return 1;
+    }
+  }
+  if (auto error = config::apply_cli(cfg, cli)) {
+    print_error(error->message);
+    return 1;
+  }
 
   if (!cli.positional.empty()) startup.app_uri = cli.positional[0];
   else if (cfg.is_set("wsgi_app")) startup.app_uri = cfg.get_string("wsgi_app");

@@ -188,11 +188,22 @@ def test_file_wrapper_large_real_file(basic_server, tmp_path):
     assert resp.body == data
 
 
-def test_file_wrapper_without_length_is_chunked(basic_server, tmp_path):
+def test_file_wrapper_without_length_gets_file_size(basic_server, tmp_path):
+    # sendfile path: the server knows the regular file's size, so it frames with Content-Length
     data = os.urandom(200000)
     f = tmp_path / "blob.bin"
     f.write_bytes(data)
     resp, _ = get(basic_server, "/filewrapper?nolength=1&path=%s" % quote(str(f)))
+    assert resp.header("Content-Length") == str(len(data))
+    assert resp.body == data
+
+
+def test_file_wrapper_without_length_no_sendfile_is_chunked(server_factory, tmp_path):
+    srv = server_factory("-w", "1", "--no-sendfile", "wsgi_basic:app")
+    data = os.urandom(200000)
+    f = tmp_path / "blob.bin"
+    f.write_bytes(data)
+    resp, _ = get(srv, "/filewrapper?nolength=1&path=%s" % quote(str(f)))
     assert resp.framing == "chunked"
     assert resp.body == data
 

@@ -34,6 +34,8 @@ struct ParseRun {
   bool error_at_eof = false;  // the error came from finish()
   bool stopped = false;       // stopped after a non-persistent / upgraded message
   std::string violation;      // a broken feed() contract (must stay empty)
+  bool has_incomplete = false;  // input ended inside a message after its head
+  ParsedRequest incomplete;     // that message's head and the body bytes delivered
   bool operator==(const ParseRun&) const = default;
 };
 
@@ -94,6 +96,11 @@ inline ParseRun run_parser(std::string_view input, const ParserOptions& options,
           return run;
         }
         if (!pull()) {
+          if (in_message) {
+            run.has_incomplete = true;
+            run.incomplete = current;
+            run.incomplete.body = body;
+          }
           const ParseResult f = parser.finish();
           if (f == ParseResult::Error) {
             run.error_status = parser.error_status();
