@@ -70,11 +70,12 @@ bool conventional_method(std::string_view method) {
 LineVerdict parse_request_line(char* line, size_t length, const ParserOptions& options,
                                RequestLine* out) {
   const std::string_view text(line, length);
-  const size_t sp1 = text.find(' ');
-  if (sp1 == std::string_view::npos) return bad("malformed request line");
-  // method = token (RFC 9110 §9.1)
-  if (sp1 == 0 || !chars::all_of(chars::kToken, text.substr(0, sp1)))
-    return bad("invalid method");
+  // method = token (RFC 9110 §9.1), ended by the first SP. The parser's early check on an
+  // incomplete line applies this same rule, so both report the same error for any split.
+  size_t sp1 = 0;
+  while (sp1 < length && chars::is_token(line[sp1])) ++sp1;
+  if (sp1 == length) return bad("malformed request line");
+  if (sp1 == 0 || line[sp1] != ' ') return bad("invalid method");
   if (!options.permit_unconventional_http_method && !conventional_method(text.substr(0, sp1)))
     return bad("unconventional method");
   if (options.casefold_http_method)

@@ -192,7 +192,9 @@ Scan RequestParser::Impl::scan_lines(const char* data, size_t len, size_t* pos) 
 // exactly what parse_request_line checks first, so the answer does not depend on the split.
 bool RequestParser::Impl::method_prefix_ok(const char* p, size_t n) {
   for (size_t i = 0; i < n && !method_ended; ++i) {
-    if (p[i] == ' ') method_ended = true;
+    // A CR may be the line's own terminator ("GET\r\n" is "malformed", not "invalid
+    // method"): leave the verdict on such a line to parse_request_line.
+    if (p[i] == ' ' || p[i] == '\r') method_ended = true;
     else if (!chars::is_token(p[i])) return false;
   }
   return true;

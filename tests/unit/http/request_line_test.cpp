@@ -99,7 +99,11 @@ INSTANTIATE_TEST_SUITE_P(
         StatusCase{"h2_preface_start_only", std::string("PRI * HTTP/2.0\r\n"), 505},
         StatusCase{"bare_lf_request_line", "GET / HTTP/1.0\n\r\n", 400},
         StatusCase{"lf_separated", "GET\n/\nHTTP/1.1\r\n\r\n", 400},
-        StatusCase{"trailing_space", line("GET / HTTP/1.1 "), 400}),
+        StatusCase{"trailing_space", line("GET / HTTP/1.1 "), 400},
+        // Fuzz regressions: the error (status and reason) must not depend on the split.
+        StatusCase{"fuzz_nul_line_after_empty_lines", std::string("\r\n\r\n\0\r\nQUIT\n", 12), 400},
+        StatusCase{"method_only_line", "GET\r\n\r\n", 400},
+        StatusCase{"method_then_bare_cr", "GE\rT / HTTP/1.1\r\n\r\n", 400}),
     case_name);
 
 TEST(RequestLine, ParsesParts) {
