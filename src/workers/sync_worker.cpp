@@ -161,6 +161,7 @@ int Worker::run() {
     }
   }
   while (!connections_.empty()) close_connection(connections_.front());
+  if (options_.hooks.worker_exit) options_.hooks.worker_exit();
   return 0;
 }
 
@@ -270,7 +271,11 @@ bool Worker::serve_request(Connection* connection) {
   framing.keep_alive = options_.keepalive_s > 0 && !stopping_ && !g_stop_graceful && !last;
   exchange.set_framing(framing);
 
-  wsgi::RequestResult result = wsgi::handle_request(app_, exchange, connection->peer);
+  const WorkerHooks& hooks = options_.hooks;
+  if (hooks.pre_request) hooks.pre_request(exchange.head());
+  wsgi::RequestResult result =
+      wsgi::handle_request(app_, exchange, connection->peer, static_cast<bool>(hooks.post_request));
+  if (hooks.post_request) hooks.post_request(exchange.head(), result.environ.get(), result.status);
   if (log::logger().access_enabled()) access_log(*connection, exchange.head(), result, started);
   arbiter::beat(context_.heartbeat);
   if (last && !stopping_) {

@@ -8,6 +8,7 @@
 
 #include "arbiter/arbiter.h"
 #include "http/request_parser.h"
+#include "workers/worker_hooks.h"
 #include "wsgi/handler.h"
 
 namespace narwhal::workers {
@@ -19,6 +20,7 @@ struct SyncWorkerOptions {
   int graceful_timeout_s = 30;
   int64_t max_requests = 0;      // 0 = never recycle; jitter already added by the caller
   int worker_connections = 1000; // open connections per worker
+  WorkerHooks hooks;
 };
 
 // Serves until told to stop (TERM: graceful; INT/QUIT: at once). Returns the exit status.

@@ -127,7 +127,7 @@ std::string error_response(int status, std::string_view detail) {
   return response + body;
 }
 
-RequestResult handle_request(Application& app, Exchange& exchange, const Peer& peer) {
+RequestResult handle_request(Application& app, Exchange& exchange, const Peer& peer, bool keep_environ) {
   RequestResult outcome;
   py::Ref input = new_input(&exchange);
   py::Ref start_response = new_start_response(&exchange);
@@ -152,6 +152,7 @@ RequestResult handle_request(Application& app, Exchange& exchange, const Peer& p
     return outcome;
   }
 
+  if (keep_environ) outcome.environ = environ;
   PyObject* args[2] = {environ.get(), start_response.get()};
   py::Ref result = py::Ref::steal(PyObject_Vectorcall(app.callable.get(), args, 2, nullptr));
   Step step = Step::AppError;

@@ -21,10 +21,12 @@ struct RequestResult {
   bool keep_alive = false;  // the connection may serve another request
   int status = 0;           // for the access log; 0 = nothing sent
   uint64_t body_bytes = 0;
+  py::Ref environ;  // kept only when asked for (post_request hook)
 };
 
 // Runs with the GIL held; releases it around socket I/O.
-RequestResult handle_request(Application& app, Exchange& exchange, const Peer& peer);
+RequestResult handle_request(Application& app, Exchange& exchange, const Peer& peer,
+                             bool keep_environ = false);
 
 // A complete error response (status line, Connection: close, small text body).
 std::string error_response(int status, std::string_view detail);

@@ -1,0 +1,25 @@
+// What a worker reports to the embedding layer (gunicorn's per-request server hooks and worker
+// lifecycle hooks). Implemented in src/module (Python hooks); every member may be empty, and
+// the worker never calls an empty one, so the hot path pays one branch per unused hook.
+#pragma once
+
+#include <functional>
+
+#include "http/request_parser.h"
+#include "python/pyref.h"
+
+namespace narwhal::workers {
+
+struct WorkerHooks {
+  // gunicorn pre_request(worker, req): called with the GIL held, after the head is parsed and
+  // before the app is called.
+  std::function<void(const http::RequestHead& head)> pre_request;
+  // gunicorn post_request(worker, req, environ, resp): after the response was written.
+  // `environ` may be null when the request never reached the app.
+  std::function<void(const http::RequestHead& head, PyObject* environ, int status)> post_request;
+  // gunicorn worker_int(worker) on INT/QUIT, worker_exit(server, worker) when the loop ends.
+  std::function<void()> worker_int;
+  std::function<void()> worker_exit;
+};
+
+}  // namespace narwhal::workers
