@@ -73,6 +73,48 @@ void add_security_settings(std::vector<Setting>& rows) {
              "which is gunicorn's behaviour; gunicorn has no such setting.",
       .cli_value = Setting::CliValue::Int,
   });
+  rows.push_back(Setting{
+      .name = "header_timeout",
+      .section = "Security",
+      .flags = {"--header-timeout"},
+      .metavar = "INT",
+      .type = Type::Int,
+      .action = Action::Store,
+      .default_value = int64_t{10},
+      .default_text = "",
+      .validate = validate_pos_int(),
+      .short_doc = "Seconds a client has to send a complete request head (narwhal only).",
+      .doc = "Counted from the connection's accept, or from the first byte of a later request on a keep-alive connection, to the end of the header section. A client that is slower (slowloris: one header byte per second) is disconnected; the application never sees it, because heads are read in C++ before the app is called. 0 disables the limit (not recommended). gunicorn has no such setting: its sync worker blocks on such a client for `timeout` seconds, holding the worker.",
+      .cli_value = Setting::CliValue::Int,
+  });
+  rows.push_back(Setting{
+      .name = "body_timeout",
+      .section = "Security",
+      .flags = {"--body-timeout"},
+      .metavar = "INT",
+      .type = Type::Int,
+      .action = Action::Store,
+      .default_value = int64_t{30},
+      .default_text = "",
+      .validate = validate_pos_int(),
+      .short_doc = "Seconds wsgi.input may wait for more request-body bytes (narwhal only).",
+      .doc = "The longest stall while the application reads the request body. When it passes, `wsgi.input` raises `OSError` (which the application may catch) and the connection is closed. 0 falls back to `timeout`.",
+      .cli_value = Setting::CliValue::Int,
+  });
+  rows.push_back(Setting{
+      .name = "write_timeout",
+      .section = "Security",
+      .flags = {"--write-timeout"},
+      .metavar = "INT",
+      .type = Type::Int,
+      .action = Action::Store,
+      .default_value = int64_t{30},
+      .default_text = "",
+      .validate = validate_pos_int(),
+      .short_doc = "Seconds a response write may wait for the client to read (narwhal only).",
+      .doc = "A client that stops reading the response (its socket buffer stays full) is disconnected after this many seconds without progress, so it cannot hold the worker. 0 falls back to `timeout`.",
+      .cli_value = Setting::CliValue::Int,
+  });
 }
 
 }  // namespace narwhal::config

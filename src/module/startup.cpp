@@ -180,6 +180,14 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   }
   options.max_requests = max_requests;
   if (options.timeout_s <= 0) options.timeout_s = 1 << 20;  // 0 = no timeout (gunicorn)
+  auto seconds_or_timeout = [&](const char* name) {
+    int64_t seconds = cfg.get_int(name);
+    return static_cast<int>((seconds > 0 ? seconds : options.timeout_s) * 1000);
+  };
+  int64_t header_timeout = cfg.get_int("header_timeout");
+  options.header_timeout_ms = header_timeout > 0 ? header_timeout * 1000 : int64_t{1} << 40;
+  options.body_timeout_ms = seconds_or_timeout("body_timeout");
+  options.write_timeout_ms = seconds_or_timeout("write_timeout");
   int status = workers::run_sync_worker(context, options, app);
   py::Ref args = py::Ref::steal(PyTuple_New(0));
   if (!call_glue("flush_stdio", args.get())) PyErr_Clear();

@@ -50,8 +50,10 @@ struct Connection {
   UniqueFd fd;
   http::RequestParser parser;
   wsgi::Peer peer;
-  int64_t last_active_ms = 0;
-  std::list<Connection*>::iterator position;  // in Worker::connections_, oldest activity first
+  // When the connection is closed unless something happens: keepalive after a response,
+  // header_timeout while a request head is (or may be) arriving.
+  int64_t deadline_ms = 0;
+  std::list<Connection*>::iterator position;  // in Worker::connections_
 };
 
 struct ServerAddress {
@@ -72,9 +74,10 @@ class Worker {
   void serve(Connection* connection);
   bool serve_request(Connection* connection);  // false = close the connection
   void close_connection(Connection* connection);
-  void expire_idle(int64_t now);
+  void expire(int64_t now);
+  void pause_accepting(int64_t until_ms);
+  void set_listening(bool on);
   void begin_graceful_stop();
-  void touch(Connection* connection, int64_t now);
   void access_log(const Connection& connection, const http::RequestHead& head,
                   const wsgi::RequestResult& result, int64_t started_us);
 
@@ -86,6 +89,9 @@ class Worker {
   std::vector<ServerAddress> servers_;
   std::list<Connection*> connections_;
   bool accepting_ = true;
+  bool listening_ = false;          // listeners registered in the epoll set
+  int64_t accept_paused_until_ms_ = 0;  // EMFILE back-off; 0 = not paused
+  int64_t next_expiry_scan_ms_ = 0;
   bool stopping_ = false;
   int64_t handled_ = 0;
   int64_t stop_deadline_ms_ = 0;
@@ -120,12 +126,8 @@ int Worker::run() {
     return 1;
   }
   const auto& listeners = *context_.listeners;
-  for (size_t i = 0; i < listeners.size(); ++i) {
-    servers_.push_back(server_address_of(listeners[i]));
-    // EPOLLEXCLUSIVE: one worker is woken per new connection instead of all of them.
-    loop_.add(listeners[i].fd.get(), net::EventLoop::kReadable | net::EventLoop::kExclusive,
-              (static_cast<uint64_t>(i) << 1) | kListenerTag);
-  }
+  for (const net::Listener& listener : listeners) servers_.push_back(server_address_of(listener));
+  set_listening(true);
   for (;;) {
     int64_t now = arbiter::heartbeat_now_ms();
     arbiter::beat(context_.heartbeat);
@@ -139,7 +141,14 @@ int Worker::run() {
     }
     if (g_stop_graceful && !stopping_) begin_graceful_stop();
     if (stopping_ && (connections_.empty() || now >= stop_deadline_ms_)) break;
-    expire_idle(now);
+    if (accept_paused_until_ms_ != 0 && now >= accept_paused_until_ms_ && accepting_) {
+      accept_paused_until_ms_ = 0;
+      set_listening(true);
+    }
+    if (now >= next_expiry_scan_ms_) {
+      expire(now);
+      next_expiry_scan_ms_ = now + 1000;
+    }
     int ready;
     {
       py::GilRelease nogil;
@@ -169,7 +178,7 @@ void Worker::begin_graceful_stop() {
   stopping_ = true;
   accepting_ = false;
   stop_deadline_ms_ = arbiter::heartbeat_now_ms() + options_.graceful_timeout_s * 1000;
-  for (const net::Listener& listener : *context_.listeners) loop_.remove(listener.fd.get());
+  set_listening(false);
   // Idle keep-alive connections have nothing in flight: close them now. Connections with a
   // partly received request are served (with Connection: close) until graceful_timeout.
   for (auto it = connections_.begin(); it != connections_.end();) {
@@ -178,9 +187,31 @@ void Worker::begin_graceful_stop() {
   }
 }
 
-void Worker::touch(Connection* connection, int64_t now) {
-  connection->last_active_ms = now;
-  connections_.splice(connections_.end(), connections_, connection->position);
+void Worker::set_listening(bool on) {
+  if (on == listening_) return;
+  const auto& listeners = *context_.listeners;
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    if (on) {
+      // EPOLLEXCLUSIVE: one worker is woken per new connection instead of all of them.
+      loop_.add(listeners[i].fd.get(), net::EventLoop::kReadable | net::EventLoop::kExclusive,
+                (static_cast<uint64_t>(i) << 1) | kListenerTag);
+    } else {
+      loop_.remove(listeners[i].fd.get());
+    }
+  }
+  listening_ = on;
+}
+
+// Out of descriptors (EMFILE/ENFILE) or memory: a level-triggered listener would wake us again
+// at once and spin. Stop listening until a connection of ours closes or the back-off ends.
+void Worker::pause_accepting(int64_t until_ms) {
+  if (accept_paused_until_ms_ == 0) {
+    log::logger().warning("Out of file descriptors or memory: pausing accept() (worker_connections=" +
+                          std::to_string(options_.worker_connections) + ", open=" +
+                          std::to_string(connections_.size()) + ")");
+  }
+  accept_paused_until_ms_ = until_ms;
+  set_listening(false);
 }
 
 void Worker::accept_from(size_t listener_index) {
@@ -191,6 +222,10 @@ void Worker::accept_from(size_t listener_index) {
     net::PeerAddress peer;
     int rc = net::accept_connection(listener.fd.get(), &socket, &peer);
     if (rc == io::kWouldBlock) return;
+    if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
+      pause_accepting(arbiter::heartbeat_now_ms() + 1000);
+      return;
+    }
     if (rc < 0) {
       log::logger().error("accept failed: " + std::string(strerror(-rc)));
       return;
@@ -198,7 +233,7 @@ void Worker::accept_from(size_t listener_index) {
     auto* connection = new Connection(std::move(socket), options_.parser);
     connection->peer = app_.environ.make_peer(peer.host, peer.port, server.host, server.port,
                                               peer.family == AF_UNIX);
-    connection->last_active_ms = arbiter::heartbeat_now_ms();
+    connection->deadline_ms = arbiter::heartbeat_now_ms() + options_.header_timeout_ms;
     connection->position = connections_.insert(connections_.end(), connection);
     loop_.add(connection->fd.get(), net::EventLoop::kReadable, connection);
     serve(connection);  // the request usually arrived with the connection: don't wait for epoll
@@ -210,16 +245,21 @@ void Worker::close_connection(Connection* connection) {
   loop_.remove(connection->fd.get());
   connections_.erase(connection->position);
   delete connection;
+  // A descriptor was freed: if accepting was paused for lack of them, try again now.
+  if (accept_paused_until_ms_ != 0) accept_paused_until_ms_ = 1;
 }
 
-void Worker::expire_idle(int64_t now) {
-  // Idle keep-alive connections close after `keepalive`; a request head that is still arriving
-  // gets `timeout` (hardening with dedicated settings comes with the slow-client work).
-  while (!connections_.empty()) {
-    Connection* oldest = connections_.front();
-    int64_t limit = oldest->parser.head_started() ? options_.timeout_s * 1000 : std::max(options_.keepalive_s, 1) * 1000;
-    if (now - oldest->last_active_ms < limit) break;
-    close_connection(oldest);
+void Worker::expire(int64_t now) {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    Connection* connection = *it++;
+    if (now < connection->deadline_ms) continue;
+    if (connection->parser.head_started()) {
+      // RFC 9110 §15.5.9: tell a client that stalled mid-head why it is being disconnected.
+      std::string response = wsgi::error_response(408, "");
+      struct iovec iov = {response.data(), response.size()};
+      io::write_all(connection->fd.get(), &iov, 1, 0);
+    }
+    close_connection(connection);
   }
 }
 
@@ -233,7 +273,9 @@ void Worker::serve(Connection* connection) {
         return;
       }
       input_.commit(static_cast<size_t>(n));
-      touch(connection, arbiter::heartbeat_now_ms());
+      if (!connection->parser.head_started()) {
+        connection->deadline_ms = arbiter::heartbeat_now_ms() + options_.header_timeout_ms;
+      }
     }
     size_t consumed = 0;
     http::ParseResult result = connection->parser.feed(input_.data(), input_.size(), &consumed, nullptr);
@@ -254,7 +296,7 @@ void Worker::serve(Connection* connection) {
       return;
     }
     connection->parser.next_request();
-    touch(connection, arbiter::heartbeat_now_ms());
+    connection->deadline_ms = arbiter::heartbeat_now_ms() + options_.keepalive_s * 1000;
     if (input_.empty()) return;  // wait for the next request in epoll; pipelined bytes go on
   }
 }
@@ -263,7 +305,8 @@ bool Worker::serve_request(Connection* connection) {
   int64_t started = now_us();
   ++handled_;
   wsgi::ExchangeOptions exchange_options;
-  exchange_options.io_timeout_ms = options_.timeout_s * 1000;
+  exchange_options.read_timeout_ms = options_.body_timeout_ms;
+  exchange_options.write_timeout_ms = options_.write_timeout_ms;
   exchange_options.heartbeat = context_.heartbeat;
   wsgi::Exchange exchange(connection->fd.get(), connection->parser, input_, exchange_options);
   bool last = options_.max_requests > 0 && handled_ >= options_.max_requests;

@@ -16,7 +16,10 @@ namespace narwhal::workers {
 struct SyncWorkerOptions {
   http::ParserOptions parser;
   int keepalive_s = 2;           // idle keep-alive connections are closed after this; 0 = no keep-alive
-  int timeout_s = 30;            // also bounds one stalled read/write of a request
+  int timeout_s = 30;
+  int64_t header_timeout_ms = 10000;  // a whole request head must arrive within this
+  int body_timeout_ms = 30000;        // longest stall reading wsgi.input
+  int write_timeout_ms = 30000;       // longest stall writing the response
   int graceful_timeout_s = 30;
   int64_t max_requests = 0;      // 0 = never recycle; jitter already added by the caller
   int worker_connections = 1000; // open connections per worker

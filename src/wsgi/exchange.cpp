@@ -28,9 +28,9 @@ Exchange::Exchange(int fd, http::RequestParser& parser, ReadBuffer& input,
     : fd_(fd), parser_(parser), input_(input), options_(options) {}
 
 // Waits for the socket in slices of at most one second so the heartbeat stays fresh while a
-// slow peer is being served; gives up after io_timeout_ms without progress.
+// slow peer is being served; gives up after the read/write timeout without progress.
 int Exchange::wait(bool for_write) {
-  int64_t deadline = monotonic_ms() + options_.io_timeout_ms;
+  int64_t deadline = monotonic_ms() + (for_write ? options_.write_timeout_ms : options_.read_timeout_ms);
   for (;;) {
     if (options_.heartbeat) options_.heartbeat->store(monotonic_ms(), std::memory_order_relaxed);
     int64_t left = deadline - monotonic_ms();
@@ -142,9 +142,31 @@ bool Exchange::discard_rest_of_body(size_t max_bytes) {
   return true;
 }
 
+int Exchange::write_iov(struct iovec* iov, int count) {
+  while (count > 0) {
+    ssize_t n = io::writev_some(fd_, iov, count);
+    if (n == io::kWouldBlock) {
+      if (int ready = wait(true); ready != 0) return ready;
+      continue;
+    }
+    if (n < 0) return static_cast<int>(n);
+    size_t moved = static_cast<size_t>(n);
+    while (count > 0 && moved >= iov->iov_len) {
+      moved -= iov->iov_len;
+      ++iov;
+      --count;
+    }
+    if (count > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + moved;
+      iov->iov_len -= moved;
+    }
+  }
+  return 0;
+}
+
 int Exchange::write_raw(std::string_view bytes) {
   struct iovec iov = {const_cast<char*>(bytes.data()), bytes.size()};
-  return io::write_all(fd_, &iov, 1, options_.io_timeout_ms);
+  return write_iov(&iov, 1);
 }
 
 int Exchange::flush_head_with(const char* data, size_t size) {
@@ -167,7 +189,7 @@ int Exchange::flush_head_with(const char* data, size_t size) {
     }
   }
   if (count == 0) return 0;
-  return io::write_all(fd_, iov, count, options_.io_timeout_ms);
+  return write_iov(iov, count);
 }
 
 int Exchange::write_body(const char* data, size_t size) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <cstdint>
@@ -16,7 +17,8 @@
 namespace narwhal::wsgi {
 
 struct ExchangeOptions {
-  int io_timeout_ms = 30000;                   // longest stall of one read or write
+  int read_timeout_ms = 30000;                 // longest stall while reading the body
+  int write_timeout_ms = 30000;                // longest stall while writing the response
   std::atomic<int64_t>* heartbeat = nullptr;   // refreshed while waiting on the peer
 };
 
@@ -70,6 +72,7 @@ class Exchange {
   bool pump();  // one step: feed buffered bytes to the parser, or read more from the socket
   int wait(bool for_write);
   int flush_head_with(const char* data, size_t size);
+  int write_iov(struct iovec* iov, int count);  // all of it, waiting (with heartbeat) as needed
 
   int fd_;
   http::RequestParser& parser_;
