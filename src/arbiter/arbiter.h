@@ -30,6 +30,12 @@ struct ArbiterOptions {
   double abort_grace = 1.0;  // seconds after SIGABRT (WORKER TIMEOUT) before SIGKILL
   // gunicorn spreads forks with `time.sleep(0.1 * random.random())`; the upper bound, in ms.
   int spawn_jitter_ms = 100;
+  std::string pidfile;  // written at start ("<pidfile>.2" by an upgraded master), removed at exit
+  // USR2 (binary upgrade) execs `exec_argv` (argv[0]: an absolute path) in `exec_cwd`, handing
+  // over the listeners. Empty: USR2 is ignored.
+  std::vector<std::string> exec_argv;
+  std::string exec_cwd;
+  bool systemd = false;  // the listeners came from socket activation (LISTEN_FDS)
 };
 
 // What a worker gets, in the child, after fork.
@@ -60,8 +66,16 @@ struct Callbacks {
   // USR1 (gunicorn: reopen log files): on_usr1 runs in the master, then every worker gets
   // SIGUSR1 (workers must handle it). May be empty.
   std::function<void()> on_usr1;
-  // Master signals whose handling is not in the arbiter yet. Empty -> "... not supported yet".
-  std::function<void()> on_hup, on_usr2, on_winch;
+  // HUP (gunicorn's Arbiter.reload): read the settings again from every source, exactly as at
+  // start-up, and fill `options` from them; workers forked afterwards must use the new settings
+  // (and import the app again unless it was preloaded). false = keep the current settings (the
+  // callback has logged why). Empty -> "SIGHUP is not supported, ignored".
+  std::function<bool(ArbiterOptions* options)> reload;
+  // In the child forked by USR2, just before exec (gunicorn's pre_exec hook). May be empty.
+  std::function<void()> pre_exec;
+  // WINCH: gunicorn stops the workers only when daemonized. Empty -> "SIGWINCH ignored. Not
+  // daemonized".
+  std::function<void()> on_winch;
   // Sets the process title ("master [proc_name]", "worker [proc_name]"). May be empty.
   std::function<void(const std::string&)> set_proc_title;
   // Logging; any may be empty. critical falls back to error, debug to nothing.
@@ -69,7 +83,7 @@ struct Callbacks {
 };
 
 // Runs the master loop until it is told to stop, then returns the process exit status: 0 after
-// TERM/INT/QUIT, kWorkerBootError or kAppLoadError when a worker exited with one of them.
+// TERM/INT/QUIT (signals: docs/signals.md), kWorkerBootError or kAppLoadError when a worker exited with one of them.
 // `listeners` are closed when it returns (socket files unlinked per unlink_unix_sockets).
 // Installs its signal handlers for the duration of the call and restores the previous ones.
 int run(const ArbiterOptions& options, std::vector<net::Listener>& listeners, const Callbacks& callbacks);

@@ -25,6 +25,10 @@ Routes (dispatch on PATH_INFO):
   /status?code=C         empty response with status C (204, 304, ...)
   /errors?marker=M       writes M to wsgi.errors
   /big?n=N               N bytes of b"x", Content-Length given
+  /upload-record?token=T reads the whole body; an exception from wsgi.input is caught and
+                         recorded under T (then 200 "caught"); else 200 with the length
+  /recorded?token=T      {"error": repr of the exception recorded under T, or null}
+  /gen?n=N&size=S        generator of N chunks of S bytes of b"y", no Content-Length
 """
 
 import io
@@ -36,6 +40,7 @@ from urllib.parse import parse_qs
 
 CALLS = 0
 CLOSED = {}
+RECORDED = {}
 
 BYTESIO_DATA = bytes(range(256)) * 4096
 
@@ -250,6 +255,25 @@ def app(environ, start_response):
 
     if path == "/big":
         return _text(start_response, b"x" * int(q.get("n", "1000000")))
+
+    if path == "/upload-record":
+        try:
+            length = len(environ["wsgi.input"].read())
+        except Exception as exc:  # noqa: BLE001 - recorded for the test to inspect
+            RECORDED[q["token"]] = "%s: %s" % (type(exc).__name__, exc)
+            return _text(start_response, "caught")
+        RECORDED[q["token"]] = None
+        return _text(start_response, "read %d" % length)
+
+    if path == "/recorded":
+        return _json(start_response, {"error": RECORDED.get(q["token"]),
+                                      "seen": q["token"] in RECORDED})
+
+    if path == "/gen":
+        n, size = int(q.get("n", "10")), int(q.get("size", "65536"))
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        chunk = b"y" * size
+        return (chunk for _ in range(n))
 
     return _text(start_response, "not found: %s" % path, status="404 Not Found")
 
