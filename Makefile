@@ -6,7 +6,8 @@ BUILD       ?= build/release
 JOBS        ?= $(shell nproc)
 BIND        ?= 127.0.0.1:8000
 
-.PHONY: deps build install unit test integration run bench fuzz sanitize docs clean
+.PHONY: deps build install unit test integration run bench fuzz sanitize docs clean \
+        build-sanitize install-sanitize test-sanitize bench-parser
 
 deps:
 	./scripts/install-deps.sh
@@ -43,4 +44,56 @@ docs: build
 	$(BUILD)/src/config/narwhal_settings_doc > docs/settings.md
 
 clean:
-	rm -rf build $(VENV) narwhal/_core*.so *.egg-info
+	rm -rf build $(VENV) $(ASAN_VENV) narwhal/_core*.so *.egg-info
+
+# ---------------------------------------------------------------------------------------------
+# Sanitizers (ASan + UBSan, gcc): the C++ unit + corpus tests and the whole integration suite
+# against an ASan build of the extension module, installed into its own venv. The ASan/UBSan
+# runtimes are preloaded into the Python processes (the test runner and, through the inherited
+# environment, every server it starts); leak checking is off because CPython itself leaks at
+# exit. Reports are written to $(ASAN_BUILD)/sanitizer-reports: any file there fails the run,
+# even if no test noticed (a worker that died under ASan is simply restarted by the master).
+ASAN_BUILD ?= build/asan
+ASAN_VENV  ?= .venv-asan
+SANITIZER_REPORTS = $(CURDIR)/$(ASAN_BUILD)/sanitizer-reports
+SANITIZER_ENV = \
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$(SANITIZER_REPORTS)/asan \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SANITIZER_REPORTS)/ubsan
+
+build-sanitize: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNARWHAL_SANITIZE=ON -DPython3_EXECUTABLE=$(PYTHON)
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+$(ASAN_VENV)/bin/python:
+	$(PYTHON) -m venv --system-site-packages $(ASAN_VENV)
+
+install-sanitize: build-sanitize $(ASAN_VENV)/bin/python
+	NARWHAL_CMAKE_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD) $(ASAN_VENV)/bin/pip install --no-build-isolation --no-deps -q .
+
+test-sanitize: install-sanitize
+	rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS)
+	cd $(ASAN_BUILD) && $(SANITIZER_ENV) ctest --output-on-failure -j $(JOBS)
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  $(SANITIZER_ENV) NARWHAL_BIN=$(CURDIR)/$(ASAN_VENV)/bin/narwhal \
+	  $(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/integration
+	@if [ -n "$$(ls -A $(SANITIZER_REPORTS))" ]; then \
+	  echo "SANITIZER REPORTS in $(SANITIZER_REPORTS):"; head -n 60 $(SANITIZER_REPORTS)/*; exit 1; \
+	else echo "sanitizers: no reports"; fi
+
+# ---------------------------------------------------------------------------------------------
+# Parser micro-benchmark: narwhal's RequestParser vs llhttp (strict), Release build.
+BENCH_BUILD ?= build/bench
+
+bench-parser: deps
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DNARWHAL_BENCH=ON \
+	  -DNARWHAL_BUILD_PYTHON=OFF -DNARWHAL_BUILD_TESTS=OFF >/dev/null
+	cmake --build $(BENCH_BUILD) -j $(JOBS) --target http_parser_bench
+	$(BENCH_BUILD)/bench/parser/http_parser_bench $(or $(BENCH_SECONDS),0.5)
+
+# Zero dropped requests across HUP / USR2 / TERM under load, repeated for ZERO_DROP_SECONDS.
+# The same scenario against gunicorn: tests/integration/loadgen.py --bin /usr/bin/gunicorn
+ZERO_DROP_SECONDS ?= 120
+.PHONY: zero-drop
+zero-drop: install
+	ZERO_DROP_SECONDS=$(ZERO_DROP_SECONDS) NARWHAL_TEST_TIMEOUT=$$(( $(ZERO_DROP_SECONDS) + 120 )) \
+	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider -s tests/integration/test_zero_drop.py

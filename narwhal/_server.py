@@ -260,12 +260,16 @@ def adapt_hook(name: str, hook: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # --------------------------------------------------------------------------- in the worker
-def thread_tracebacks() -> str:
-    """The stack of every thread, the current one last (what a stuck worker was doing)."""
+def thread_tracebacks(interrupted: Any = None) -> str:
+    """The stack of every thread, the current one last (what a stuck worker was doing). In a
+    signal handler, `interrupted` is the frame the handler interrupted: the handler's own
+    frames are left out."""
     names = {thread.ident: thread.name for thread in threading.enumerate()}
     current = threading.get_ident()
     parts = []
     frames = sys._current_frames()
+    if interrupted is not None:
+        frames[current] = interrupted
     for ident in sorted(frames, key=lambda i: i == current):
         stack = "".join(traceback.format_stack(frames[ident]))
         parts.append(f"Thread {names.get(ident, '?')} ({ident:#x}), most recent call last:\n{stack}")
@@ -283,7 +287,7 @@ def install_worker_signals(worker: Worker, server: Server,
         worker.aborted = True
         try:
             worker.log.critical("Worker (pid:%s) timed out; tracebacks of its threads:\n%s",
-                                worker.pid, thread_tracebacks())
+                                worker.pid, thread_tracebacks(frame))
         except Exception:
             pass
         for name, hook, args in (("worker_abort", worker_abort, (worker,)),
@@ -353,10 +357,30 @@ class Reloader(threading.Thread):
                 return
 
 
-def start_reloader(worker: Worker, extra_files: list[str], extra_dirs_of: list[str]) -> None:
-    reloader = Reloader(worker, list(extra_files) + list(extra_dirs_of))
+# Files of an app that failed to import under --reload (they are not in sys.modules).
+_failed_files: list[str] = []
+
+
+def start_reloader(worker: Worker, extra_files: list[str]) -> None:
+    reloader = Reloader(worker, list(extra_files) + _failed_files)
     worker.reloader = reloader
     reloader.start()
+
+
+def import_app_reloading(uri: str) -> Callable[..., Any]:
+    """--reload: import the app; if that fails, log it, watch the files of the traceback and
+    return an app that answers 500 with the traceback until a fix reloads the worker."""
+    from narwhal import _glue
+
+    try:
+        return _glue.import_app(uri)
+    except Exception as error:
+        text = traceback.format_exc()
+        _core.log(ERROR, "Failed to load the application %s\n%s" % (uri, text.rstrip("\n")))
+        if isinstance(error, SyntaxError) and error.filename:
+            _failed_files.append(error.filename)
+        _failed_files.extend(frame.filename for frame in traceback.extract_tb(error.__traceback__))
+        return make_fail_app(uri, text)
 
 
 def make_fail_app(uri: str, text: str) -> Callable[..., Any]:

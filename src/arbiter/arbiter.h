@@ -72,10 +72,18 @@ struct Callbacks {
   // callback has logged why). Empty -> "SIGHUP is not supported, ignored".
   std::function<bool(ArbiterOptions* options)> reload;
   // In the child forked by USR2, just before exec (gunicorn's pre_exec hook). May be empty.
+  // Runs without PyOS_BeforeFork: call PyOS_AfterFork_Child first if it runs Python.
   std::function<void()> pre_exec;
   // WINCH: gunicorn stops the workers only when daemonized. Empty -> "SIGWINCH ignored. Not
   // daemonized".
   std::function<void()> on_winch;
+  // gunicorn's hooks that live in the master loop; any may be empty. when_ready: after start-up
+  // (listeners, pid file), before the first workers. pre_fork: before each fork, with the age
+  // the new worker will have. nworkers_changed: TTIN/TTOU or a reload set the number of
+  // workers (the first value is reported by the caller before run()).
+  std::function<void()> when_ready;
+  std::function<void(int age)> pre_fork;
+  std::function<void(int new_value, int old_value)> nworkers_changed;
   // Sets the process title ("master [proc_name]", "worker [proc_name]"). May be empty.
   std::function<void(const std::string&)> set_proc_title;
   // Logging; any may be empty. critical falls back to error, debug to nothing.
@@ -83,7 +91,8 @@ struct Callbacks {
 };
 
 // Runs the master loop until it is told to stop, then returns the process exit status: 0 after
-// TERM/INT/QUIT (signals: docs/signals.md), kWorkerBootError or kAppLoadError when a worker exited with one of them.
+// TERM/INT/QUIT (docs/signals.md), kWorkerBootError or kAppLoadError when a worker exited
+// with one of them.
 // `listeners` are closed when it returns (socket files unlinked per unlink_unix_sockets).
 // Installs its signal handlers for the duration of the call and restores the previous ones.
 int run(const ArbiterOptions& options, std::vector<net::Listener>& listeners, const Callbacks& callbacks);

@@ -121,6 +121,7 @@ bool Hooks::init(const config::Config& cfg, const std::string& app_uri) {
     return false;
   }
   for (size_t i = 0; i < hooks_.size(); ++i) {
+    hooks_[i].reset();  // init runs again after a reload (HUP): unset hooks go away
     const config::Value& value = cfg.get(kHookNames[i]);
     const auto* callable = std::get_if<config::Callable>(&value);
     if (!callable || !callable->object) continue;
@@ -190,11 +191,21 @@ void Hooks::child_exit(pid_t pid, int age) {
 }
 
 void Hooks::add_arbiter_callbacks(arbiter::Callbacks& callbacks) {
-  if (!server_) return;
-  if (has(Hook::WhenReady)) callbacks.when_ready = [this] { when_ready(); };
-  if (has(Hook::PreFork) || has(Hook::ChildExit)) callbacks.pre_fork = [this](int age) { pre_fork(age); };
-  if (has(Hook::ChildExit)) callbacks.child_exit = [this](pid_t pid, int age) { child_exit(pid, age); };
+  // Always installed (a few calls per fork in the master): a reload may add hooks.
+  callbacks.when_ready = [this] { when_ready(); };
+  callbacks.pre_fork = [this](int age) {
+    if (has(Hook::PreFork) || has(Hook::ChildExit)) pre_fork(age);
+  };
+  callbacks.child_exit = [this](pid_t pid, int age) {
+    if (has(Hook::ChildExit)) child_exit(pid, age);
+  };
   callbacks.nworkers_changed = [this](int new_value, int old_value) { nworkers_changed(new_value, old_value); };
+  // USR2: in the child that is about to exec the new master (forked without PyOS_BeforeFork).
+  callbacks.pre_exec = [this] {
+    if (!has(Hook::PreExec)) return;
+    PyOS_AfterFork_Child();
+    pre_exec();
+  };
 }
 
 void Hooks::begin_worker(const arbiter::WorkerContext& context) {

@@ -2,6 +2,7 @@
 #include <string>
 #include <vector>
 
+#include "module/hooks.h"
 #include "module/startup.h"
 #include "python/pyref.h"
 #include "wsgi/objects.h"
@@ -36,7 +37,7 @@ PyMODINIT_FUNC PyInit__core() {
   PyObject* module = PyModule_Create(&core_module);
   if (!module) return nullptr;
   PyModule_AddStringConstant(module, "__version__", NARWHAL_VERSION);
-  if (!narwhal::wsgi::register_types(module)) {
+  if (!narwhal::wsgi::register_types(module) || !narwhal::module::add_log_functions(module)) {
     Py_DECREF(module);
     return nullptr;
   }

@@ -11,6 +11,8 @@
 #include "arbiter/arbiter.h"
 #include "config/config.h"
 #include "log/logger.h"
+#include "module/hooks.h"
+#include "module/process.h"
 #include "net/listener.h"
 #include "python/convert.h"
 #include "python/pyref.h"
@@ -119,6 +121,25 @@ bool prepare_python_path(const config::Config& cfg) {
 
 py::Ref load_app(const std::string& uri) { return call_glue("import_app", uri); }
 
+// --reload: an app that fails to import is replaced by one answering with the traceback, and
+// its files are watched, so a fix is picked up (gunicorn's behaviour).
+py::Ref load_app_reloading(const std::string& uri) {
+  py::Ref module = py::Ref::steal(PyImport_ImportModule("narwhal._server"));
+  if (!module) return {};
+  return py::Ref::steal(PyObject_CallMethod(module.get(), "import_app_reloading", "s", uri.c_str()));
+}
+
+// gunicorn's util.set_owner_process in the worker, before the app is imported.
+bool switch_worker_user(const config::Config& cfg) {
+  std::string error;
+  if (process::set_owner_process(static_cast<uid_t>(cfg.get_int("user")), static_cast<gid_t>(cfg.get_int("group")),
+                                 cfg.get_bool("initgroups"), &error)) {
+    return true;
+  }
+  log::logger().error("Exception in worker process: " + error);
+  return false;
+}
+
 http::ParserOptions parser_options(const config::Config& cfg) {
   http::ParserOptions options;
   options.limits.request_line = static_cast<size_t>(cfg.get_int("limit_request_line"));
@@ -139,20 +160,35 @@ struct Startup {
   std::string app_uri;
   py::Ref preloaded_app;
   std::vector<net::Listener> listeners;
+  module::Hooks hooks;  // gunicorn's server hooks and the Python server/worker objects
+  // --- arbiter wiring (signals): HUP reads the settings again from `argv` in `start_cwd`; USR2
+  // re-executes them.
+  std::vector<std::string> argv;
+  std::string start_cwd;
 };
 
 // In the worker, after fork: load the app (unless preloaded), then serve.
 int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   const config::Config& cfg = startup.cfg;
+  module::Hooks& hooks = startup.hooks;
+  hooks.begin_worker(context);  // post_fork
+  if (!switch_worker_user(cfg)) {
+    hooks.worker_exit();
+    return arbiter::kWorkerBootError;
+  }
   wsgi::Application app;
   app.callable = startup.preloaded_app;
   if (!app.callable) {
-    app.callable = load_app(startup.app_uri);
+    app.callable = cfg.get_bool("reload") ? load_app_reloading(startup.app_uri) : load_app(startup.app_uri);
     if (!app.callable) {
       log::logger().error("Exception in worker process\n" + py::format_exception());
+      hooks.worker_exit();
       return arbiter::kWorkerBootError;
     }
   }
+  hooks.set_app(app.callable.get());
+  hooks.install_worker_signals();  // SIGABRT (WORKER TIMEOUT): tracebacks, worker_abort, exit
+  if (cfg.get_bool("reload")) hooks.start_reloader(cfg.get_list("reload_extra_files"));
   app.use_sendfile = cfg.sendfile();
   wsgi::EnvironSettings environ_settings;
   environ_settings.multiprocess = cfg.get_int("workers") > 1;
@@ -180,6 +216,8 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   }
   options.max_requests = max_requests;
   if (options.timeout_s <= 0) options.timeout_s = 1 << 20;  // 0 = no timeout (gunicorn)
+  hooks.post_worker_init();
+  options.hooks = hooks.worker_hooks();
   auto seconds_or_timeout = [&](const char* name) {
     int64_t seconds = cfg.get_int(name);
     return static_cast<int>((seconds > 0 ? seconds : options.timeout_s) * 1000);
@@ -198,6 +236,42 @@ bool is_sync_worker_class(const std::string& name) {
   return name == "sync" || name == "gunicorn.workers.sync.SyncWorker" || name == "egg:gunicorn#sync";
 }
 
+// --- arbiter wiring (signals, docs/signals.md) ---------------------------------------------
+bool reload_settings(Startup& startup, arbiter::ArbiterOptions* options);
+
+// The settings the master uses; also after each HUP.
+void set_arbiter_options(const Startup& startup, arbiter::ArbiterOptions* options) {
+  const config::Config& cfg = startup.cfg;
+  options->workers = static_cast<int>(cfg.get_int("workers"));
+  options->timeout = static_cast<double>(cfg.get_int("timeout"));
+  options->graceful_timeout = static_cast<double>(cfg.get_int("graceful_timeout"));
+  options->proc_name = cfg.is_set("proc_name") ? cfg.get_string("proc_name") : startup.app_uri;  // gunicorn: default_proc_name is the app uri
+  options->version = NARWHAL_VERSION;
+  options->worker_class = cfg.get_string("worker_class");
+  options->pidfile = cfg.get_string("pidfile");
+}
+
+// USR2 runs the same command again: sys.executable with the script (gunicorn: START_CTX), or
+// `-m narwhal` when started through narwhal.run().
+std::vector<std::string> reexec_argv(const std::vector<std::string>& argv) {
+  PyObject* executable = PySys_GetObject("executable");  // borrowed
+  const char* program = executable ? PyUnicode_AsUTF8(executable) : nullptr;
+  if (!program || !*program) {
+    PyErr_Clear();
+    return {};
+  }
+  std::vector<std::string> result{program};
+  struct stat info;
+  if (!argv.empty() && stat(argv[0].c_str(), &info) == 0 && S_ISREG(info.st_mode)) {
+    result.push_back(argv[0]);
+  } else {
+    result.insert(result.end(), {"-m", "narwhal"});
+  }
+  if (!argv.empty()) result.insert(result.end(), argv.begin() + 1, argv.end());
+  return result;
+}
+// --- end of arbiter wiring ------------------------------------------------------------------
+
 int serve(Startup& startup) {
   const config::Config& cfg = startup.cfg;
   std::string error;
@@ -213,18 +287,19 @@ int serve(Startup& startup) {
     log::logger().error(error);
     return 1;
   }
-  if (startup.listeners.empty() && !net::open_listeners(cfg.get_list("bind"), listen, &startup.listeners, &error)) {
-    log::logger().error(error);
-    return 1;
+  if (startup.listeners.empty()) {
+    process::ScopedUmask umask(static_cast<mode_t>(cfg.get_int("umask")));  // gunicorn: unix sockets get it
+    if (!net::open_listeners(cfg.get_list("bind"), listen, &startup.listeners, &error)) {
+      log::logger().error(error);
+      return 1;
+    }
   }
   arbiter::ArbiterOptions options;
-  options.workers = static_cast<int>(cfg.get_int("workers"));
-  options.timeout = static_cast<double>(cfg.get_int("timeout"));
-  options.graceful_timeout = static_cast<double>(cfg.get_int("graceful_timeout"));
-  options.proc_name = cfg.is_set("proc_name") ? cfg.get_string("proc_name") : startup.app_uri;  // gunicorn: default_proc_name is the app uri
-  options.version = NARWHAL_VERSION;
-  options.worker_class = cfg.get_string("worker_class");
+  set_arbiter_options(startup, &options);
   options.unlink_unix_sockets = !systemd && !listen.reuse_port;
+  options.systemd = systemd;
+  options.exec_argv = reexec_argv(startup.argv);
+  options.exec_cwd = startup.start_cwd;
 
   arbiter::Callbacks callbacks;
   callbacks.before_fork = [] { PyOS_BeforeFork(); };
@@ -237,7 +312,12 @@ int serve(Startup& startup) {
   callbacks.log_error = [](const std::string& m) { log::logger().error(m); };
   callbacks.log_critical = [](const std::string& m) { log::logger().critical(m); };
   callbacks.on_usr1 = [] { log::logger().reopen(); };
-  return arbiter::run(options, startup.listeners, callbacks);
+  callbacks.reload = [&startup](arbiter::ArbiterOptions* next) { return reload_settings(startup, next); };
+  callbacks.set_proc_title = process::set_proc_title;
+  startup.hooks.add_arbiter_callbacks(callbacks);  // when_ready, pre_fork, child_exit, nworkers_changed, pre_exec
+  int status = arbiter::run(options, startup.listeners, callbacks);
+  startup.hooks.on_exit();
+  return status;
 }
 
 // Settings from every source, in gunicorn's precedence. Returns -1 to go on, else an exit status.
@@ -310,10 +390,59 @@ int load_settings(Startup& startup, const std::vector<std::string>& argv) {
   return -1;
 }
 
+// --- arbiter wiring: HUP ----------------------------------------------------------------------
+// gunicorn's Arbiter.reload: every settings source is read again exactly as at start-up (in the
+// start-up directory: relative config paths keep their meaning), then raw_env, chdir and
+// pythonpath, the log files, and the listeners if `bind` changed. Workers forked afterwards
+// read startup.cfg, so they use the new settings and import the app again (unless preloaded).
+bool reload_settings(Startup& startup, arbiter::ArbiterOptions* options) {
+  Startup fresh;
+  bool loaded = ::chdir(startup.start_cwd.c_str()) == 0 && load_settings(fresh, startup.argv) < 0;
+  if (!loaded || !set_environment(fresh.cfg) || !prepare_python_path(fresh.cfg)) {
+    PyErr_Clear();
+    prepare_python_path(startup.cfg);  // back to the current chdir
+    return false;
+  }
+  const config::Config& cfg = fresh.cfg;
+  log::Level level = log::Level::Info;
+  log::parse_level(cfg.get_string("loglevel"), &level);
+  std::string error;
+  if (!log::logger().open(cfg.get_string("errorlog"), cfg.is_set("accesslog") ? cfg.get_string("accesslog") : "",
+                          level, cfg.get_string("access_log_format"), &error)) {
+    log::logger().error("Reload: " + error);
+  }
+  if (!options->systemd && cfg.get_list("bind") != startup.cfg.get_list("bind")) {
+    net::ListenOptions listen;
+    listen.backlog = static_cast<int>(cfg.get_int("backlog"));
+    listen.reuse_port = cfg.get_bool("reuse_port");
+    listen.tls = cfg.is_set("certfile");
+    listen.log_error = [](const std::string& m) { log::logger().error(m); };
+    std::vector<net::Listener> listeners;
+    if (!net::open_listeners(cfg.get_list("bind"), listen, &listeners, &error)) {
+      log::logger().error("Reload: " + error);
+      return false;
+    }
+    net::close_listeners(startup.listeners, options->unlink_unix_sockets);
+    startup.listeners = std::move(listeners);  // the arbiter's vector: new workers get these
+  }
+  startup.cfg = std::move(fresh.cfg);
+  startup.app_uri = fresh.app_uri;
+  set_arbiter_options(startup, options);
+  // gunicorn: hooks come from the new settings; on_reload(server) runs before the new workers.
+  if (startup.hooks.init(startup.cfg, startup.app_uri)) startup.hooks.on_reload();
+  return true;
+}
+// --- end of arbiter wiring ------------------------------------------------------------------
+
 }  // namespace
 
 int run_main(const std::vector<std::string>& argv) {
   Startup startup;
+  startup.argv = argv;  // arbiter wiring: HUP and USR2
+  if (char* cwd = ::getcwd(nullptr, 0)) {
+    startup.start_cwd = cwd;
+    std::free(cwd);
+  }
   if (int status = load_settings(startup, argv); status >= 0) return status;
   config::Config& cfg = startup.cfg;
   if (!set_environment(cfg) || !prepare_python_path(cfg)) return 1;
@@ -327,21 +456,40 @@ int run_main(const std::vector<std::string>& argv) {
     return 0;
   }
 
+  std::string error;
+  if (cfg.is_set("worker_tmp_dir")) {  // narwhal's heartbeat needs no file; still check it like gunicorn
+    struct stat info;
+    if (stat(cfg.get_string("worker_tmp_dir").c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+      print_error("worker_tmp_dir is not a directory: " + cfg.get_string("worker_tmp_dir"));
+      return 1;
+    }
+  }
+  // gunicorn daemonizes before the arbiter exists (no thread, no socket yet); not when started
+  // by a parent master (USR2 upgrade), which is daemonized already.
+  if (cfg.get_bool("daemon") && !std::getenv("GUNICORN_FD") &&
+      !process::daemonize(cfg.get_bool("enable_stdio_inheritance"), &error)) {
+    print_error(error);
+    return 1;
+  }
   log::Level level = log::Level::Info;
   log::parse_level(cfg.get_string("loglevel"), &level);
-  std::string error;
   if (!log::logger().open(cfg.get_string("errorlog"), cfg.is_set("accesslog") ? cfg.get_string("accesslog") : "",
                           level, cfg.get_string("access_log_format"), &error)) {
     print_error(error);
     return 1;
   }
+  // gunicorn's order: num_workers is set (nworkers_changed), the app preloaded, on_starting.
+  if (!startup.hooks.init(cfg, startup.app_uri)) return 1;
+  startup.hooks.nworkers_changed(static_cast<int>(cfg.get_int("workers")), -1);
   if (cfg.get_bool("preload_app")) {
     startup.preloaded_app = load_app(startup.app_uri);
     if (!startup.preloaded_app) {
       log::logger().error("Failed to load the application " + startup.app_uri + "\n" + py::format_exception());
       return 1;
     }
+    startup.hooks.set_app(startup.preloaded_app.get());
   }
+  startup.hooks.on_starting();
   return serve(startup);
 }
 

@@ -22,17 +22,21 @@ namespace {
 // Set by signal handlers, read by the loop (the handlers only set flags).
 volatile sig_atomic_t g_stop_graceful = 0;
 volatile sig_atomic_t g_reopen_logs = 0;
+volatile sig_atomic_t g_quit = 0;
 
 void on_term(int) { g_stop_graceful = 1; }
 void on_quit(int) { _exit(0); }  // quick shutdown: nothing in flight is worth waiting for
+// With a worker_int or worker_exit hook: the loop runs the hooks, then exits (after the request
+// in the app, if any, has been answered).
+void on_quit_with_hooks(int) { g_quit = 1; }
 void on_usr1(int) { g_reopen_logs = 1; }
 
-void install_signal_handlers() {
+void install_signal_handlers(bool quit_runs_hooks) {
   struct sigaction action = {};
   sigemptyset(&action.sa_mask);
   action.sa_handler = on_term;
   sigaction(SIGTERM, &action, nullptr);
-  action.sa_handler = on_quit;
+  action.sa_handler = quit_runs_hooks ? on_quit_with_hooks : on_quit;
   sigaction(SIGQUIT, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
   action.sa_handler = on_usr1;
@@ -120,7 +124,7 @@ ServerAddress server_address_of(const net::Listener& listener) {
 }
 
 int Worker::run() {
-  install_signal_handlers();
+  install_signal_handlers(options_.hooks.worker_int || options_.hooks.worker_exit);
   if (!loop_.valid()) {
     log::logger().error("epoll_create1 failed");
     return 1;
@@ -139,7 +143,16 @@ int Worker::run() {
       log::logger().info("Parent changed, shutting down: " + std::to_string(getpid()));
       break;
     }
-    if (g_stop_graceful && !stopping_) begin_graceful_stop();
+    if (g_quit) {
+      if (options_.hooks.worker_int) options_.hooks.worker_int();
+      break;
+    }
+    if (g_stop_graceful && !stopping_) {
+      // [graceful drain] The master's TERM (stop, HUP, USR2 handover): first serve what the
+      // kernel already queued on the listeners, or it is reset when the last copy is closed.
+      for (size_t i = 0; i < context_.listeners->size(); ++i) accept_from(i);
+      begin_graceful_stop();
+    }
     if (stopping_ && (connections_.empty() || now >= stop_deadline_ms_)) break;
     if (accept_paused_until_ms_ != 0 && now >= accept_paused_until_ms_ && accepting_) {
       accept_paused_until_ms_ = 0;
@@ -154,6 +167,9 @@ int Worker::run() {
       py::GilRelease nogil;
       ready = loop_.wait(1000);
     }
+    // Python-level signal handlers (SIGABRT's timeout tracebacks, the app's own) run only when
+    // the main thread runs Python: give them their turn while the worker is idle.
+    if (PyErr_CheckSignals() < 0) log::logger().error("Exception in a signal handler\n" + py::format_exception());
     if (ready < 0) {
       log::logger().error("epoll_wait failed: " + std::to_string(-ready));
       return 1;
@@ -179,11 +195,13 @@ void Worker::begin_graceful_stop() {
   accepting_ = false;
   stop_deadline_ms_ = arbiter::heartbeat_now_ms() + options_.graceful_timeout_s * 1000;
   set_listening(false);
-  // Idle keep-alive connections have nothing in flight: close them now. Connections with a
-  // partly received request are served (with Connection: close) until graceful_timeout.
-  for (auto it = connections_.begin(); it != connections_.end();) {
-    Connection* connection = *it++;
-    if (!connection->parser.head_started()) close_connection(connection);
+  // [graceful drain] Idle keep-alive connections are not closed now: that would race with a
+  // request the client may be sending (it would get a reset, not an answer). They get at most
+  // `keepalive` more seconds; a request arriving meanwhile is answered with Connection: close.
+  // Connections with a partly received request are served until graceful_timeout.
+  const int64_t idle_deadline = arbiter::heartbeat_now_ms() + std::max(options_.keepalive_s, 1) * 1000;
+  for (Connection* connection : connections_) {
+    if (!connection->parser.head_started()) connection->deadline_ms = std::min(connection->deadline_ms, idle_deadline);
   }
 }
 

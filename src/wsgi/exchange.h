@@ -46,6 +46,8 @@ class Exchange {
   void take(size_t count);
   bool body_complete() const { return body_complete_; }
   const std::string& body_error() const { return body_error_; }
+  // The parser's status (400, 413, …) when the body was refused as malformed, else 0.
+  int body_error_status() const { return body_error_.empty() ? 0 : parser_.error_status(); }
   // After the response: reads and discards the rest of a small body so the connection can be
   // reused. false means the connection must be closed.
   bool discard_rest_of_body(size_t max_bytes);

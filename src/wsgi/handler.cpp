@@ -110,9 +110,11 @@ Step write_result(Application& app, PyObject* start_response, Exchange& exchange
 void fail(Exchange& exchange, RequestResult& outcome) {
   outcome.keep_alive = false;
   if (exchange.head_sent()) return;
-  std::string response = error_response(500, "");
+  // A body the parser refused (wsgi.input raised) is the client's error: answer with its status.
+  int status = exchange.body_error_status() != 0 ? exchange.body_error_status() : 500;
+  std::string response = error_response(status, "");
   py::GilRelease nogil;
-  if (exchange.write_raw(response) == 0) outcome.status = 500;
+  if (exchange.write_raw(response) == 0) outcome.status = status;
 }
 
 }  // namespace
