@@ -48,16 +48,22 @@ clean:
 
 # ---------------------------------------------------------------------------------------------
 # Sanitizers (ASan + UBSan, gcc): the C++ unit + corpus tests and the whole integration suite
-# against an ASan build of the extension module, installed into its own venv. The ASan/UBSan
-# runtimes are preloaded into the Python processes (the test runner and, through the inherited
-# environment, every server it starts); leak checking is off because CPython itself leaks at
-# exit. Reports are written to $(ASAN_BUILD)/sanitizer-reports: any file there fails the run,
-# even if no test noticed (a worker that died under ASan is simply restarted by the master).
+# against an ASan build of the extension module, installed into its own venv. The servers run
+# through $(ASAN_BUILD)/narwhal-asan, a wrapper that preloads the ASan/UBSan runtimes into the
+# Python process that loads the module (so its master, its workers and a re-executed master
+# all have them) without preloading them into every other tool the tests run (ps, curl, …,
+# which can hang under a preloaded ASan). Leak checking is off: CPython itself leaks at exit.
+# handle_segv=0: tests that crash a worker on purpose expect a real SIGSEGV; genuine memory
+# errors are still caught by ASan's checks before they could fault.
+# The wrapper also sets ASAN_OPTIONS/UBSAN_OPTIONS itself: some launchers (systemd-socket-activate)
+# do not pass the environment on.
+# Reports go to $(ASAN_BUILD)/sanitizer-reports: any file there fails the run, even if no test
+# noticed (a worker that died under ASan is simply replaced by the master).
 ASAN_BUILD ?= build/asan
 ASAN_VENV  ?= .venv-asan
 SANITIZER_REPORTS = $(CURDIR)/$(ASAN_BUILD)/sanitizer-reports
 SANITIZER_ENV = \
-  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$(SANITIZER_REPORTS)/asan \
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:handle_segv=0:log_path=$(SANITIZER_REPORTS)/asan \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SANITIZER_REPORTS)/ubsan
 
 build-sanitize: deps
@@ -69,12 +75,15 @@ $(ASAN_VENV)/bin/python:
 
 install-sanitize: build-sanitize $(ASAN_VENV)/bin/python
 	NARWHAL_CMAKE_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD) $(ASAN_VENV)/bin/pip install --no-build-isolation --no-deps -q .
+	printf '#!/bin/sh\nexport %s %s\nLD_PRELOAD="%s %s" exec %s "$$@"\n' $(SANITIZER_ENV) \
+	  "$$(gcc -print-file-name=libasan.so)" "$$(gcc -print-file-name=libubsan.so)" \
+	  "$(CURDIR)/$(ASAN_VENV)/bin/narwhal" > $(ASAN_BUILD)/narwhal-asan
+	chmod +x $(ASAN_BUILD)/narwhal-asan
 
 test-sanitize: install-sanitize
 	rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS)
 	cd $(ASAN_BUILD) && $(SANITIZER_ENV) ctest --output-on-failure -j $(JOBS)
-	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-	  $(SANITIZER_ENV) NARWHAL_BIN=$(CURDIR)/$(ASAN_VENV)/bin/narwhal \
+	$(SANITIZER_ENV) NARWHAL_BIN=$(CURDIR)/$(ASAN_BUILD)/narwhal-asan \
 	  $(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/integration
 	@if [ -n "$$(ls -A $(SANITIZER_REPORTS))" ]; then \
 	  echo "SANITIZER REPORTS in $(SANITIZER_REPORTS):"; head -n 60 $(SANITIZER_REPORTS)/*; exit 1; \

@@ -56,10 +56,13 @@ def cmd_gunicorn(app, port, ctx, worker_class="sync", extra=()):
 
 
 def cmd_uwsgi(app, port, ctx):
+    # --http-socket answers HTTP/1.1 but closes every connection without saying so, which wrk counts
+    # as read errors: the added header makes the close explicit (a connection per request, like
+    # gunicorn sync).
     return ["uwsgi", "--http-socket", f"127.0.0.1:{port}", "--plugin", "python3", "--chdir", APPS,
             "--wsgi-file", os.path.join(APPS, app + ".py"), "--callable", "app", "--master",
             "--processes", "1", "--disable-logging", "--die-on-term", "--need-app",
-            "--listen", "1024"]
+            "--listen", "1024", "--add-header", "Connection: close"]
 
 
 def cmd_waitress(app, port, ctx):
@@ -259,6 +262,15 @@ def parse_wrk_text(text):
         os.unlink(f.name)
 
 
+def machine_busy_seconds():
+    """Non-idle CPU seconds of the whole machine (all cores) from /proc/stat: with the server's and
+    wrk's own CPU subtracted, what other work (other sessions, builds) took during a run."""
+    user, nice, system, _idle, _iowait, _irq, _softirq, steal = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+    # irq/softirq time is left out: loopback TCP work done there is the benchmark's own, and the
+    # kernel does not charge it to any process; steal (the hypervisor's other guests) is counted.
+    return (user + nice + system + steal) / proctree.CLK_TCK
+
+
 def load_average():
     return float(open("/proc/loadavg").read().split()[0])
 
@@ -292,21 +304,30 @@ def measure(ctx, workload, server_name, argv, *, path="/", close=False, script=N
         if args.warmup > 0:
             run_wrk(url, args.warmup, **wrk)
         runs = []
+        workers_before = {pid: (proctree.read_stat(pid) or (0, 0))[1] for pid in server.worker_pids()}
         for _ in range(args.runs):
-            cpu_before = server.cpu_seconds()
-            started = time.monotonic()
-            result = run_wrk(url, args.duration, **wrk)
-            result["wall_s"] = time.monotonic() - started
-            result["server_cpu_s"] = server.cpu_seconds() - cpu_before
-            runs.append(result)
+            runs.append(timed_run(server, lambda: run_wrk(url, args.duration, **wrk)))
+        row["worker_cpu_split"] = [((proctree.read_stat(pid) or (0, 0))[1] - ticks) / proctree.CLK_TCK
+                                   for pid, ticks in workers_before.items()]
         row["rss_after"] = server.rss()
     finally:
         server.stop()
     summarise(row, runs)
     log(f"   {row['rps']:,.0f} req/s (runs {', '.join(f'{r:,.0f}' for r in row['rps_runs'])}), "
         f"server {row['server_us']:.1f} µs/req ({row['server_busy']:.0%} busy), "
-        f"wrk {row['wrk_us']:.1f} µs/req ({row['wrk_busy']:.0%} busy), errors {row['errors']}")
+        f"wrk {row['wrk_us']:.1f} µs/req ({row['wrk_busy']:.0%} busy), other {row['other_busy']:.0%}, "
+        f"errors {row['errors']}")
     return row
+
+
+def timed_run(server, run):
+    cpu_before, machine_before = server.cpu_seconds(), machine_busy_seconds()
+    started = time.monotonic()
+    result = run()
+    result["wall_s"] = time.monotonic() - started
+    result["server_cpu_s"] = server.cpu_seconds() - cpu_before
+    result["other_cpu_s"] = max(0.0, machine_busy_seconds() - machine_before - result["server_cpu_s"] - result["wrk_cpu_s"])
+    return result
 
 
 def summarise(row, runs):
@@ -326,6 +347,7 @@ def summarise(row, runs):
         "server_busy": server_cpu / wall if wall else 0.0,
         "wrk_us": wrk_cpu * 1e6 / requests if requests else 0.0,
         "wrk_busy": wrk_cpu / wall if wall else 0.0,
+        "other_busy": sum(r["other_cpu_s"] for r in runs) / wall if wall else 0.0,
     })
 
 
@@ -436,14 +458,8 @@ def workload_idle(ctx):
                     time.sleep(1.0)
                     rss_with = sum(server.rss()[1]) or server.rss()[0]
                     row["rss_worker_before_kb"], row["rss_worker_idle_kb"] = rss_before, rss_with
-                runs = []
-                for _ in range(args.runs):
-                    cpu_before = server.cpu_seconds()
-                    started = time.monotonic()
-                    result = run_wrk(url, args.duration, 50, args.client_cpu)
-                    result["wall_s"] = time.monotonic() - started
-                    result["server_cpu_s"] = server.cpu_seconds() - cpu_before
-                    runs.append(result)
+                runs = [timed_run(server, lambda: run_wrk(url, args.duration, 50, args.client_cpu))
+                        for _ in range(args.runs)]
                 phases[phase] = {}
                 summarise(phases[phase], runs)
             row["rss_worker_after_kb"] = sum(server.rss()[1]) or server.rss()[0]
@@ -495,17 +511,17 @@ def rss_text(rss):
 
 def rows_table(rows, baseline="gunicorn-sync"):
     lines = ["| server | req/s (median) | runs | × gunicorn sync | p50 ms | p99 ms | server µs/req | "
-             "server busy | wrk µs/req | wrk busy | RSS MiB idle: master / workers | RSS MiB after | errors |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
+             "server busy | wrk µs/req | wrk busy | other load | RSS MiB idle: master / workers | RSS MiB after | errors |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
     base = next((r for r in rows if r["server"] == baseline and "rps" in r), None)
     for r in rows:
         if "rps" not in r:
-            lines.append(f"| {r['server']} | skipped: {r.get('skip', '?')} |" + " |" * 11)
+            lines.append(f"| {r['server']} | skipped: {r.get('skip', '?')} |" + " |" * 12)
             continue
         ratio = f"{r['rps'] / base['rps']:.2f}" if base else "n/a"
         runs = ", ".join(f"{x / 1000:.1f}k" if x >= 1000 else f"{x:.0f}" for x in r["rps_runs"])
         lines.append(f"| {r['server']} | {r['rps']:,.0f} | {runs} | {ratio} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                     f"{r['server_us']:.1f} | {r['server_busy']:.0%} | {r['wrk_us']:.1f} | {r['wrk_busy']:.0%} | "
+                     f"{r['server_us']:.1f} | {r['server_busy']:.0%} | {r['wrk_us']:.1f} | {r['wrk_busy']:.0%} | {r['other_busy']:.0%} | "
                      f"{rss_text(r.get('rss_idle'))} | {rss_text(r.get('rss_after'))} | {r['errors']} |")
     return lines
 
@@ -642,6 +658,10 @@ def report(ctx, results, started, finished):
                     lines += [f"{'hello world' if sub == 'scale-hello' else 'Flask /json'}:", ""]
                     lines += [l.replace("| × gunicorn sync |", "| × |") for l in rows_table(rows, baseline="narwhal -w 1 (core 0; wrk -t1 core 1)")]
                     lines.append("")
+                    for r in rows:
+                        if len(r.get("worker_cpu_split", [])) > 1:
+                            lines += [f"CPU seconds per worker over the runs ({r['server']}): "
+                                      + ", ".join(f"{x:.2f}" for x in r["worker_cpu_split"]), ""]
             lines += ["Caveat: with two workers the server and wrk share both cores, so the client's own CPU "
                       "(wrk µs/req) comes out of the same budget; the one-worker row is the usual pinned layout.", ""]
             continue
@@ -696,11 +716,13 @@ def main():
 
     # 10k idle connections (and the servers' listeners) need file descriptors: children inherit this.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = max(soft, 65536)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(hard, target)))
+    try:  # like `ulimit -n 65536`; without CAP_SYS_RESOURCE only up to the hard limit
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 65536), max(hard, 65536)))
     except (ValueError, OSError):
-        log(f"warning: cannot raise RLIMIT_NOFILE above {soft}: the idle workload may fail")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft < args.idle + 1100:
+        log(f"warning: RLIMIT_NOFILE is {soft}: too low for {args.idle} idle connections")
     if not shutil.which("wrk"):
         sys.exit("wrk not found: run bench/install-deps.sh")
     if (os.cpu_count() or 1) < 2:

@@ -16,7 +16,9 @@ from typing import Any, Callable
 def load_config(path: str) -> dict[str, Any]:
     """Executes a gunicorn-style config file (or ``python:module``) and returns its namespace."""
     if path.startswith("python:"):
-        module = importlib.import_module(path[len("python:"):])
+        name = path[len("python:"):]
+        # HUP re-reads the config: a module imported before must be executed again.
+        module = importlib.reload(sys.modules[name]) if name in sys.modules else importlib.import_module(name)
         return dict(vars(module))
     if not os.path.exists(path):
         raise FileNotFoundError(f"config file {path!r} does not exist")

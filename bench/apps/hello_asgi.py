@@ -10,9 +10,13 @@ END = {"type": "http.response.body", "body": BODY}
 
 
 async def app(scope, receive, send):
-    if scope["type"] != "http":  # lifespan: nothing to set up
-        while (await receive())["type"] != "lifespan.shutdown":
-            pass
-        return
+    if scope["type"] == "lifespan":  # nothing to set up or tear down
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
     await send(START)
     await send(END)

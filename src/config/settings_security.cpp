@@ -22,7 +22,7 @@ void add_security_settings(std::vector<Setting>& rows) {
       .doc = "Limits the request line (method, URI and protocol version), and so the length of a "
              "request URI including its query string. Value is a number from 0 (unlimited) to 8190; "
              "larger values are treated as 8190, like gunicorn. A request over the limit gets "
-             "`400 Bad Request`.\n\nThis parameter helps against denial-of-service attacks.",
+             "`414 URI Too Long` (RFC 9112 §3; gunicorn answers 400).\n\nThis parameter helps against denial-of-service attacks.",
       .cli_value = Setting::CliValue::Int,
   });
   rows.push_back({

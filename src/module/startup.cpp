@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -13,6 +14,8 @@
 #include "log/logger.h"
 #include "module/hooks.h"
 #include "module/process.h"
+#include "module/settings_sources.h"
+#include "module/startup_state.h"
 #include "net/listener.h"
 #include "python/convert.h"
 #include "python/pyref.h"
@@ -23,101 +26,9 @@
 namespace narwhal {
 namespace {
 
-void print_error(const std::string& message) { std::fprintf(stderr, "Error: %s\n", message.c_str()); }
-
-// Calls narwhal._glue.<function>(*args); returns null with the Python error set on failure.
-py::Ref call_glue(const char* function, PyObject* args) {
-  py::Ref module = py::Ref::steal(PyImport_ImportModule("narwhal._glue"));
-  if (!module) return {};
-  py::Ref callable = py::Ref::steal(PyObject_GetAttrString(module.get(), function));
-  if (!callable) return {};
-  return py::Ref::steal(PyObject_CallObject(callable.get(), args));
-}
-
-py::Ref call_glue(const char* function, const std::string& argument) {
-  py::Ref args = py::Ref::steal(Py_BuildValue("(s)", argument.c_str()));
-  return call_glue(function, args.get());
-}
-
-bool load_config_file(config::Config& cfg, const std::string& path) {
-  py::Ref values = call_glue("load_config", path);
-  if (!values) {
-    std::string trace = py::format_exception();
-    std::fprintf(stderr, "Error: failed to read config file: %s\n%s\n", path.c_str(), trace.c_str());
-    return false;
-  }
-  PyObject *key, *value;
-  Py_ssize_t position = 0;
-  while (PyDict_Next(values.get(), &position, &key, &value)) {
-    const char* name = PyUnicode_AsUTF8(key);
-    if (!name || !config::find_setting(name)) {
-      PyErr_Clear();
-      continue;  // like gunicorn: other names in a config file are the user's own business
-    }
-    if (auto error = cfg.set(name, py::to_config_value(value))) {
-      print_error(error->message);
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string default_config_file() {
-  for (const char* candidate : {"narwhal.conf.py", "gunicorn.conf.py"}) {
-    struct stat info;
-    if (stat(candidate, &info) == 0 && S_ISREG(info.st_mode)) return std::string("./") + candidate;
-  }
-  return "";
-}
-
-// GUNICORN_CMD_ARGS then NARWHAL_CMD_ARGS, parsed like the command line.
-std::optional<std::vector<config::CliResult>> env_cli_results() {
-  std::vector<config::CliResult> results;
-  for (const char* variable : {"GUNICORN_CMD_ARGS", "NARWHAL_CMD_ARGS"}) {
-    const char* text = std::getenv(variable);
-    if (!text || !*text) continue;
-    auto words = config::split_shell_words(text);
-    if (!words) {
-      print_error(std::string(variable) + ": unbalanced quotes");
-      return std::nullopt;
-    }
-    config::CliResult parsed = config::parse_cli(*words);
-    if (!parsed.error.empty()) {
-      print_error(std::string(variable) + ": " + parsed.error);
-      return std::nullopt;
-    }
-    results.push_back(std::move(parsed));
-  }
-  return results;
-}
-
-// The last -c/--config of a source, if any.
-void find_config_path(const config::CliResult& cli, std::string* path) {
-  for (const auto& [name, value] : cli.values) {
-    if (name == "config") *path = value;
-  }
-}
-
-bool set_environment(const config::Config& cfg) {
-  for (const std::string& entry : cfg.get_list("raw_env")) {
-    size_t equals = entry.find('=');
-    if (equals == std::string::npos) continue;  // validated by the table
-    py::Ref args = py::Ref::steal(Py_BuildValue("(s#s)", entry.data(), static_cast<Py_ssize_t>(equals),
-                                                entry.c_str() + equals + 1));
-    if (!call_glue("set_env", args.get())) return false;
-  }
-  return true;
-}
-
-bool prepare_python_path(const config::Config& cfg) {
-  py::Ref args = py::Ref::steal(Py_BuildValue("(ss)", cfg.get_string("chdir").c_str(),
-                                              cfg.get_string("pythonpath").c_str()));
-  if (!call_glue("prepare_path", args.get())) {
-    print_error(py::format_exception());
-    return false;
-  }
-  return true;
-}
+using module::Startup;
+using module::call_glue;
+using module::print_error;
 
 py::Ref load_app(const std::string& uri) { return call_glue("import_app", uri); }
 
@@ -139,33 +50,6 @@ bool switch_worker_user(const config::Config& cfg) {
   log::logger().error("Exception in worker process: " + error);
   return false;
 }
-
-http::ParserOptions parser_options(const config::Config& cfg) {
-  http::ParserOptions options;
-  options.limits.request_line = static_cast<size_t>(cfg.get_int("limit_request_line"));
-  options.limits.fields = static_cast<size_t>(cfg.get_int("limit_request_fields"));
-  options.limits.field_size = static_cast<size_t>(cfg.get_int("limit_request_field_size"));
-  options.limits.body = static_cast<uint64_t>(cfg.get_int("limit_request_body"));
-  const std::string& header_map = cfg.get_string("header_map");
-  options.header_map = header_map == "refuse" ? http::HeaderMap::Refuse
-                       : header_map == "dangerous" ? http::HeaderMap::Dangerous
-                                                   : http::HeaderMap::Drop;
-  options.permit_unconventional_http_method = cfg.get_bool("permit_unconventional_http_method");
-  options.casefold_http_method = cfg.get_bool("casefold_http_method");
-  return options;
-}
-
-struct Startup {
-  config::Config cfg;
-  std::string app_uri;
-  py::Ref preloaded_app;
-  std::vector<net::Listener> listeners;
-  module::Hooks hooks;  // gunicorn's server hooks and the Python server/worker objects
-  // --- arbiter wiring (signals): HUP reads the settings again from `argv` in `start_cwd`; USR2
-  // re-executes them.
-  std::vector<std::string> argv;
-  std::string start_cwd;
-};
 
 // In the worker, after fork: load the app (unless preloaded), then serve.
 int worker_main(Startup& startup, arbiter::WorkerContext& context) {
@@ -203,7 +87,7 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   }
 
   workers::SyncWorkerOptions options;
-  options.parser = parser_options(cfg);
+  options.parser = module::parser_options(cfg);
   options.keepalive_s = static_cast<int>(cfg.get_int("keepalive"));
   options.timeout_s = static_cast<int>(cfg.get_int("timeout"));
   options.graceful_timeout_s = static_cast<int>(cfg.get_int("graceful_timeout"));
@@ -232,54 +116,10 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   return status;
 }
 
-bool is_sync_worker_class(const std::string& name) {
-  return name == "sync" || name == "gunicorn.workers.sync.SyncWorker" || name == "egg:gunicorn#sync";
-}
-
-// --- arbiter wiring (signals, docs/signals.md) ---------------------------------------------
-bool reload_settings(Startup& startup, arbiter::ArbiterOptions* options);
-
-// The settings the master uses; also after each HUP.
-void set_arbiter_options(const Startup& startup, arbiter::ArbiterOptions* options) {
-  const config::Config& cfg = startup.cfg;
-  options->workers = static_cast<int>(cfg.get_int("workers"));
-  options->timeout = static_cast<double>(cfg.get_int("timeout"));
-  options->graceful_timeout = static_cast<double>(cfg.get_int("graceful_timeout"));
-  options->proc_name = cfg.is_set("proc_name") ? cfg.get_string("proc_name") : startup.app_uri;  // gunicorn: default_proc_name is the app uri
-  options->version = NARWHAL_VERSION;
-  options->worker_class = cfg.get_string("worker_class");
-  options->pidfile = cfg.get_string("pidfile");
-}
-
-// USR2 runs the same command again: sys.executable with the script (gunicorn: START_CTX), or
-// `-m narwhal` when started through narwhal.run().
-std::vector<std::string> reexec_argv(const std::vector<std::string>& argv) {
-  PyObject* executable = PySys_GetObject("executable");  // borrowed
-  const char* program = executable ? PyUnicode_AsUTF8(executable) : nullptr;
-  if (!program || !*program) {
-    PyErr_Clear();
-    return {};
-  }
-  std::vector<std::string> result{program};
-  struct stat info;
-  if (!argv.empty() && stat(argv[0].c_str(), &info) == 0 && S_ISREG(info.st_mode)) {
-    result.push_back(argv[0]);
-  } else {
-    result.insert(result.end(), {"-m", "narwhal"});
-  }
-  if (!argv.empty()) result.insert(result.end(), argv.begin() + 1, argv.end());
-  return result;
-}
-// --- end of arbiter wiring ------------------------------------------------------------------
-
 int serve(Startup& startup) {
   const config::Config& cfg = startup.cfg;
   std::string error;
-  net::ListenOptions listen;
-  listen.backlog = static_cast<int>(cfg.get_int("backlog"));
-  listen.reuse_port = cfg.get_bool("reuse_port");
-  listen.tls = cfg.is_set("certfile");
-  listen.log_error = [](const std::string& m) { log::logger().error(m); };
+  net::ListenOptions listen = module::listen_options(cfg);
   // Sockets handed over by systemd (LISTEN_FDS) or a parent master (GUNICORN_FD) come first,
   // like gunicorn; otherwise bind what the settings say.
   bool systemd = false;
@@ -295,10 +135,10 @@ int serve(Startup& startup) {
     }
   }
   arbiter::ArbiterOptions options;
-  set_arbiter_options(startup, &options);
+  module::set_arbiter_options(startup, &options);
   options.unlink_unix_sockets = !systemd && !listen.reuse_port;
   options.systemd = systemd;
-  options.exec_argv = reexec_argv(startup.argv);
+  options.exec_argv = module::reexec_argv(startup.argv);
   options.exec_cwd = startup.start_cwd;
 
   arbiter::Callbacks callbacks;
@@ -312,127 +152,13 @@ int serve(Startup& startup) {
   callbacks.log_error = [](const std::string& m) { log::logger().error(m); };
   callbacks.log_critical = [](const std::string& m) { log::logger().critical(m); };
   callbacks.on_usr1 = [] { log::logger().reopen(); };
-  callbacks.reload = [&startup](arbiter::ArbiterOptions* next) { return reload_settings(startup, next); };
+  callbacks.reload = [&startup](arbiter::ArbiterOptions* next) { return module::reload_settings(startup, next); };
   callbacks.set_proc_title = process::set_proc_title;
   startup.hooks.add_arbiter_callbacks(callbacks);  // when_ready, pre_fork, child_exit, nworkers_changed, pre_exec
   int status = arbiter::run(options, startup.listeners, callbacks);
   startup.hooks.on_exit();
   return status;
 }
-
-// Settings from every source, in gunicorn's precedence. Returns -1 to go on, else an exit status.
-int load_settings(Startup& startup, const std::vector<std::string>& argv) {
-  std::vector<std::string> args(argv.begin() + (argv.empty() ? 0 : 1), argv.end());
-  config::CliResult cli = config::parse_cli(args);
-  if (!cli.error.empty()) {
-    std::fprintf(stderr, "usage: narwhal [OPTIONS] [APP_MODULE]\nnarwhal: error: %s\n", cli.error.c_str());
-    return 2;
-  }
-  if (cli.help) {
-    std::fputs(config::usage_text("narwhal").c_str(), stdout);
-    return 0;
-  }
-  if (cli.version) {
-    std::printf("narwhal (version %s)\n", NARWHAL_VERSION);
-    return 0;
-  }
-  if (cli.positional.size() > 1) {
-    std::fprintf(stderr, "usage: narwhal [OPTIONS] [APP_MODULE]\nnarwhal: error: unrecognized arguments: %s\n",
-                 cli.positional[1].c_str());
-    return 2;
-  }
-  config::Config& cfg = startup.cfg;
-  for (const config::ConfigError& error : cfg.default_errors()) {
-    print_error(error.message);
-    return 1;
-  }
-  // gunicorn's precedence: a config file named on the command line, else in the environment
-  // variables, else the default file; then the environment's flags; then the command line's.
-  auto env_results = env_cli_results();
-  if (!env_results) return 1;
-  std::string config_path;
-  for (const config::CliResult& env : *env_results) find_config_path(env, &config_path);
-  find_config_path(cli, &config_path);
-  if (config_path.empty()) config_path = default_config_file();
-  if (!config_path.empty()) {
-    if (auto error = cfg.set("config", config::Value(config_path))) {
-      print_error(error->message);
-      return 1;
-    }
-    if (!load_config_file(cfg, config_path)) return 1;
-  }
-  for (const config::CliResult& source : *env_results) {
-    if (auto error = config::apply_cli(cfg, source)) {
-      print_error(error->message);
-      return 1;
-    }
-  }
-  if (auto error = config::apply_cli(cfg, cli)) {
-    print_error(error->message);
-    return 1;
-  }
-
-  if (!cli.positional.empty()) startup.app_uri = cli.positional[0];
-  else if (cfg.is_set("wsgi_app")) startup.app_uri = cfg.get_string("wsgi_app");
-  if (cfg.get_bool("print_config")) {
-    std::puts(cfg.print_config().c_str());
-    return 0;
-  }
-  if (startup.app_uri.empty()) {
-    std::fprintf(stderr, "usage: narwhal [OPTIONS] [APP_MODULE]\nnarwhal: error: No application module specified.\n");
-    return 2;
-  }
-  if (!is_sync_worker_class(cfg.get_string("worker_class"))) {
-    print_error("worker_class '" + cfg.get_string("worker_class") +
-                "' is not supported yet (expected 'sync')");
-    return 1;
-  }
-  return -1;
-}
-
-// --- arbiter wiring: HUP ----------------------------------------------------------------------
-// gunicorn's Arbiter.reload: every settings source is read again exactly as at start-up (in the
-// start-up directory: relative config paths keep their meaning), then raw_env, chdir and
-// pythonpath, the log files, and the listeners if `bind` changed. Workers forked afterwards
-// read startup.cfg, so they use the new settings and import the app again (unless preloaded).
-bool reload_settings(Startup& startup, arbiter::ArbiterOptions* options) {
-  Startup fresh;
-  bool loaded = ::chdir(startup.start_cwd.c_str()) == 0 && load_settings(fresh, startup.argv) < 0;
-  if (!loaded || !set_environment(fresh.cfg) || !prepare_python_path(fresh.cfg)) {
-    PyErr_Clear();
-    prepare_python_path(startup.cfg);  // back to the current chdir
-    return false;
-  }
-  const config::Config& cfg = fresh.cfg;
-  log::Level level = log::Level::Info;
-  log::parse_level(cfg.get_string("loglevel"), &level);
-  std::string error;
-  if (!log::logger().open(cfg.get_string("errorlog"), cfg.is_set("accesslog") ? cfg.get_string("accesslog") : "",
-                          level, cfg.get_string("access_log_format"), &error)) {
-    log::logger().error("Reload: " + error);
-  }
-  if (!options->systemd && cfg.get_list("bind") != startup.cfg.get_list("bind")) {
-    net::ListenOptions listen;
-    listen.backlog = static_cast<int>(cfg.get_int("backlog"));
-    listen.reuse_port = cfg.get_bool("reuse_port");
-    listen.tls = cfg.is_set("certfile");
-    listen.log_error = [](const std::string& m) { log::logger().error(m); };
-    std::vector<net::Listener> listeners;
-    if (!net::open_listeners(cfg.get_list("bind"), listen, &listeners, &error)) {
-      log::logger().error("Reload: " + error);
-      return false;
-    }
-    net::close_listeners(startup.listeners, options->unlink_unix_sockets);
-    startup.listeners = std::move(listeners);  // the arbiter's vector: new workers get these
-  }
-  startup.cfg = std::move(fresh.cfg);
-  startup.app_uri = fresh.app_uri;
-  set_arbiter_options(startup, options);
-  // gunicorn: hooks come from the new settings; on_reload(server) runs before the new workers.
-  if (startup.hooks.init(startup.cfg, startup.app_uri)) startup.hooks.on_reload();
-  return true;
-}
-// --- end of arbiter wiring ------------------------------------------------------------------
 
 }  // namespace
 
@@ -443,9 +169,9 @@ int run_main(const std::vector<std::string>& argv) {
     startup.start_cwd = cwd;
     std::free(cwd);
   }
-  if (int status = load_settings(startup, argv); status >= 0) return status;
+  if (int status = module::load_settings(argv, startup.cfg, &startup.app_uri); status >= 0) return status;
   config::Config& cfg = startup.cfg;
-  if (!set_environment(cfg) || !prepare_python_path(cfg)) return 1;
+  if (!module::set_environment(cfg) || !module::prepare_python_path(cfg)) return 1;
 
   if (cfg.get_bool("check_config")) {
     if (!load_app(startup.app_uri)) {
@@ -471,10 +197,7 @@ int run_main(const std::vector<std::string>& argv) {
     print_error(error);
     return 1;
   }
-  log::Level level = log::Level::Info;
-  log::parse_level(cfg.get_string("loglevel"), &level);
-  if (!log::logger().open(cfg.get_string("errorlog"), cfg.is_set("accesslog") ? cfg.get_string("accesslog") : "",
-                          level, cfg.get_string("access_log_format"), &error)) {
+  if (!module::open_logs(cfg, &error)) {
     print_error(error);
     return 1;
   }

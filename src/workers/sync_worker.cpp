@@ -326,6 +326,7 @@ bool Worker::serve_request(Connection* connection) {
   exchange_options.read_timeout_ms = options_.body_timeout_ms;
   exchange_options.write_timeout_ms = options_.write_timeout_ms;
   exchange_options.heartbeat = context_.heartbeat;
+  exchange_options.stop_requested = &g_stop_graceful;
   wsgi::Exchange exchange(connection->fd.get(), connection->parser, input_, exchange_options);
   bool last = options_.max_requests > 0 && handled_ >= options_.max_requests;
   wsgi::Framing framing;

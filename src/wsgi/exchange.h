@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,6 +21,9 @@ struct ExchangeOptions {
   int read_timeout_ms = 30000;                 // longest stall while reading the body
   int write_timeout_ms = 30000;                // longest stall while writing the response
   std::atomic<int64_t>* heartbeat = nullptr;   // refreshed while waiting on the peer
+  // Set (by a signal handler) when the worker must stop: responses framed after that say
+  // "Connection: close" even if the request started before it.
+  const volatile sig_atomic_t* stop_requested = nullptr;
 };
 
 // How the response body is delimited (RFC 9112 §6.3).
@@ -56,6 +60,7 @@ class Exchange {
   std::string& head_buffer() { return head_; }  // the handler serialises the head here
   void set_framing(const Framing& framing) { framing_ = framing; }
   const Framing& framing() const { return framing_; }
+  bool stop_requested() const { return options_.stop_requested && *options_.stop_requested; }
   bool head_sent() const { return head_sent_; }
   bool response_started() const { return response_started_; }
   void mark_response_started() { response_started_ = true; }

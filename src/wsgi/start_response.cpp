@@ -273,7 +273,7 @@ bool prepare_head(PyObject* start_response, int64_t known_length) {
 
   int code = state.status_code;
   framing.no_body = request.method == "HEAD" || (code >= 100 && code < 200) || code == 204 || code == 304;
-  framing.keep_alive = framing.keep_alive && request.keep_alive;
+  framing.keep_alive = framing.keep_alive && request.keep_alive && !exchange.stop_requested();
 
   std::string& head = exchange.head_buffer();
   head.clear();

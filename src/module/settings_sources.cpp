@@ -1,0 +1,217 @@
+#include "module/settings_sources.h"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+
+#include "log/logger.h"
+#include "python/convert.h"
+
+namespace narwhal::module {
+namespace {
+
+bool load_config_file(config::Config& cfg, const std::string& path) {
+  py::Ref values = call_glue("load_config", path);
+  if (!values) {
+    std::string trace = py::format_exception();
+    std::fprintf(stderr, "Error: failed to read config file: %s\n%s\n", path.c_str(), trace.c_str());
+    return false;
+  }
+  PyObject *key, *value;
+  Py_ssize_t position = 0;
+  while (PyDict_Next(values.get(), &position, &key, &value)) {
+    const char* name = PyUnicode_AsUTF8(key);
+    if (!name || !config::find_setting(name)) {
+      PyErr_Clear();
+      continue;  // like gunicorn: other names in a config file are the user's own business
+    }
+    if (auto error = cfg.set(name, py::to_config_value(value))) {
+      print_error(error->message);
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string default_config_file() {
+  for (const char* candidate : {"narwhal.conf.py", "gunicorn.conf.py"}) {
+    struct stat info;
+    if (stat(candidate, &info) == 0 && S_ISREG(info.st_mode)) return std::string("./") + candidate;
+  }
+  return "";
+}
+
+// GUNICORN_CMD_ARGS then NARWHAL_CMD_ARGS, parsed like the command line.
+std::optional<std::vector<config::CliResult>> env_cli_results() {
+  std::vector<config::CliResult> results;
+  for (const char* variable : {"GUNICORN_CMD_ARGS", "NARWHAL_CMD_ARGS"}) {
+    const char* text = std::getenv(variable);
+    if (!text || !*text) continue;
+    auto words = config::split_shell_words(text);
+    if (!words) {
+      print_error(std::string(variable) + ": unbalanced quotes");
+      return std::nullopt;
+    }
+    config::CliResult parsed = config::parse_cli(*words);
+    if (!parsed.error.empty()) {
+      print_error(std::string(variable) + ": " + parsed.error);
+      return std::nullopt;
+    }
+    results.push_back(std::move(parsed));
+  }
+  return results;
+}
+
+// The last -c/--config of a source, if any.
+void find_config_path(const config::CliResult& cli, std::string* path) {
+  for (const auto& [name, value] : cli.values) {
+    if (name == "config") *path = value;
+  }
+}
+
+bool is_sync_worker_class(const std::string& name) {
+  return name == "sync" || name == "gunicorn.workers.sync.SyncWorker" || name == "egg:gunicorn#sync";
+}
+
+}  // namespace
+
+void print_error(const std::string& message) { std::fprintf(stderr, "Error: %s\n", message.c_str()); }
+
+// Calls narwhal._glue.<function>(*args); returns null with the Python error set on failure.
+py::Ref call_glue(const char* function, PyObject* args) {
+  py::Ref module = py::Ref::steal(PyImport_ImportModule("narwhal._glue"));
+  if (!module) return {};
+  py::Ref callable = py::Ref::steal(PyObject_GetAttrString(module.get(), function));
+  if (!callable) return {};
+  return py::Ref::steal(PyObject_CallObject(callable.get(), args));
+}
+
+py::Ref call_glue(const char* function, const std::string& argument) {
+  py::Ref args = py::Ref::steal(Py_BuildValue("(s)", argument.c_str()));
+  return call_glue(function, args.get());
+}
+
+bool set_environment(const config::Config& cfg) {
+  for (const std::string& entry : cfg.get_list("raw_env")) {
+    size_t equals = entry.find('=');
+    if (equals == std::string::npos) continue;  // validated by the table
+    py::Ref args = py::Ref::steal(Py_BuildValue("(s#s)", entry.data(), static_cast<Py_ssize_t>(equals),
+                                                entry.c_str() + equals + 1));
+    if (!call_glue("set_env", args.get())) return false;
+  }
+  return true;
+}
+
+bool prepare_python_path(const config::Config& cfg) {
+  py::Ref args = py::Ref::steal(Py_BuildValue("(ss)", cfg.get_string("chdir").c_str(),
+                                              cfg.get_string("pythonpath").c_str()));
+  if (!call_glue("prepare_path", args.get())) {
+    print_error(py::format_exception());
+    return false;
+  }
+  return true;
+}
+
+bool open_logs(const config::Config& cfg, std::string* error) {
+  log::Level level = log::Level::Info;
+  log::parse_level(cfg.get_string("loglevel"), &level);
+  return log::logger().open(cfg.get_string("errorlog"), cfg.is_set("accesslog") ? cfg.get_string("accesslog") : "",
+                            level, cfg.get_string("access_log_format"), error);
+}
+
+net::ListenOptions listen_options(const config::Config& cfg) {
+  net::ListenOptions listen;
+  listen.backlog = static_cast<int>(cfg.get_int("backlog"));
+  listen.reuse_port = cfg.get_bool("reuse_port");
+  listen.tls = cfg.is_set("certfile");
+  listen.log_error = [](const std::string& m) { log::logger().error(m); };
+  return listen;
+}
+
+http::ParserOptions parser_options(const config::Config& cfg) {
+  http::ParserOptions options;
+  options.limits.request_line = static_cast<size_t>(cfg.get_int("limit_request_line"));
+  options.limits.fields = static_cast<size_t>(cfg.get_int("limit_request_fields"));
+  options.limits.field_size = static_cast<size_t>(cfg.get_int("limit_request_field_size"));
+  options.limits.body = static_cast<uint64_t>(cfg.get_int("limit_request_body"));
+  const std::string& header_map = cfg.get_string("header_map");
+  options.header_map = header_map == "refuse" ? http::HeaderMap::Refuse
+                       : header_map == "dangerous" ? http::HeaderMap::Dangerous
+                                                   : http::HeaderMap::Drop;
+  options.permit_unconventional_http_method = cfg.get_bool("permit_unconventional_http_method");
+  options.casefold_http_method = cfg.get_bool("casefold_http_method");
+  return options;
+}
+
+// Settings from every source, in gunicorn's precedence. Returns -1 to go on, else an exit status.
+int load_settings(const std::vector<std::string>& argv, config::Config& cfg, std::string* app_uri) {
+  std::vector<std::string> args(argv.begin() + (argv.empty() ? 0 : 1), argv.end());
+  config::CliResult cli = config::parse_cli(args);
+  if (!cli.error.empty()) {
+    std::fprintf(stderr, "usage: narwhal [OPTIONS] [APP_MODULE]\nnarwhal: error: %s\n", cli.error.c_str());
+    return 2;
+  }
+  if (cli.help) {
+    std::fputs(config::usage_text("narwhal").c_str(), stdout);
+    return 0;
+  }
+  if (cli.version) {
+    std::printf("narwhal (version %s)\n", NARWHAL_VERSION);
+    return 0;
+  }
+  if (cli.positional.size() > 1) {
+    std::fprintf(stderr, "usage: narwhal [OPTIONS] [APP_MODULE]\nnarwhal: error: unrecognized arguments: %s\n",
+                 cli.positional[1].c_str());
+    return 2;
+  }
+  for (const config::ConfigError& error : cfg.default_errors()) {
+    print_error(error.message);
+    return 1;
+  }
+  // gunicorn's precedence: a config file named on the command line, else in the environment
+  // variables, else the default file; then the environment's flags; then the command line's.
+  auto env_results = env_cli_results();
+  if (!env_results) return 1;
+  std::string config_path;
+  for (const config::CliResult& env : *env_results) find_config_path(env, &config_path);
+  find_config_path(cli, &config_path);
+  if (config_path.empty()) config_path = default_config_file();
+  if (!config_path.empty()) {
+    if (auto error = cfg.set("config", config::Value(config_path))) {
+      print_error(error->message);
+      return 1;
+    }
+    if (!load_config_file(cfg, config_path)) return 1;
+  }
+  for (const config::CliResult& source : *env_results) {
+    if (auto error = config::apply_cli(cfg, source)) {
+      print_error(error->message);
+      return 1;
+    }
+  }
+  if (auto error = config::apply_cli(cfg, cli)) {
+    print_error(error->message);
+    return 1;
+  }
+
+  if (!cli.positional.empty()) *app_uri = cli.positional[0];
+  else if (cfg.is_set("wsgi_app")) *app_uri = cfg.get_string("wsgi_app");
+  if (cfg.get_bool("print_config")) {
+    std::puts(cfg.print_config().c_str());
+    return 0;
+  }
+  if (app_uri->empty()) {
+    std::fprintf(stderr, "usage: narwhal [OPTIONS] [APP_MODULE]\nnarwhal: error: No application module specified.\n");
+    return 2;
+  }
+  if (!is_sync_worker_class(cfg.get_string("worker_class"))) {
+    print_error("worker_class '" + cfg.get_string("worker_class") +
+                "' is not supported yet (expected 'sync')");
+    return 1;
+  }
+  return -1;
+}
+
+}  // namespace narwhal::module

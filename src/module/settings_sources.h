@@ -1,0 +1,32 @@
+// Where settings come from and what they set up in the process: defaults < config file <
+// GUNICORN_CMD_ARGS / NARWHAL_CMD_ARGS < command line (gunicorn's precedence), then raw_env,
+// chdir and pythonpath. Used at start-up and again on HUP.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "http/request_parser.h"
+#include "net/listener.h"
+#include "python/pyref.h"
+
+namespace narwhal::module {
+
+void print_error(const std::string& message);  // "Error: ..." on stderr
+
+// Calls narwhal._glue.<function>(*args); null with the Python error set on failure.
+py::Ref call_glue(const char* function, PyObject* args);
+py::Ref call_glue(const char* function, const std::string& argument);
+
+// Reads every settings source into `cfg` and finds the app. Returns -1 to go on, else the exit
+// status (0 after --help/--version/--print-config, 1 for a bad value, 2 for a usage error).
+int load_settings(const std::vector<std::string>& argv, config::Config& cfg, std::string* app_uri);
+
+bool set_environment(const config::Config& cfg);      // raw_env → os.environ
+bool prepare_python_path(const config::Config& cfg);  // chdir, then pythonpath on sys.path
+bool open_logs(const config::Config& cfg, std::string* error);
+net::ListenOptions listen_options(const config::Config& cfg);
+http::ParserOptions parser_options(const config::Config& cfg);
+
+}  // namespace narwhal::module
