@@ -106,3 +106,15 @@ ZERO_DROP_SECONDS ?= 120
 zero-drop: install
 	ZERO_DROP_SECONDS=$(ZERO_DROP_SECONDS) NARWHAL_TEST_TIMEOUT=$$(( $(ZERO_DROP_SECONDS) + 120 )) \
 	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider -s tests/integration/test_zero_drop.py
+
+# Benchmark suite: narwhal beside gunicorn (sync, gthread), uWSGI, waitress, uvicorn and nginx
+# (~12 min; inserts its report into bench/RESULTS.md). bench-profile: perf + strace of a worker.
+.PHONY: bench-deps bench-full bench-profile
+bench-deps:
+	./bench/install-deps.sh
+
+bench-full: install bench-deps
+	./bench/suite.py --append
+
+bench-profile: install bench-deps
+	./bench/profile.sh

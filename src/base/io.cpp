@@ -88,18 +88,21 @@ int write_all(int fd, struct iovec* iov, int count, int timeout_ms) {
       continue;
     }
     if (n < 0) return static_cast<int>(n);
-    size_t moved = static_cast<size_t>(n);
-    while (count > 0 && moved >= iov->iov_len) {
-      moved -= iov->iov_len;
-      ++iov;
-      --count;
-    }
-    if (count > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + moved;
-      iov->iov_len -= moved;
-    }
+    advance(iov, count, static_cast<size_t>(n));
   }
   return 0;
+}
+
+void advance(struct iovec*& iov, int& count, size_t moved) {
+  while (count > 0 && moved >= iov->iov_len) {
+    moved -= iov->iov_len;
+    ++iov;
+    --count;
+  }
+  if (count > 0) {
+    iov->iov_base = static_cast<char*>(iov->iov_base) + moved;
+    iov->iov_len -= moved;
+  }
 }
 
 bool set_nonblocking(int fd, bool on) {

@@ -23,6 +23,9 @@ ssize_t sendfile_some(int out_fd, int in_fd, off_t* offset, size_t count);
 int wait_readable(int fd, int timeout_ms);
 int wait_writable(int fd, int timeout_ms);
 
+// After a writev that moved `moved` bytes: skips the iovecs fully written and trims the next.
+void advance(struct iovec*& iov, int& count, size_t moved);
+
 // Writes every byte of the iovec array, waiting for POLLOUT up to timeout_ms between progress.
 // Returns 0 on success, -ETIMEDOUT, or -errno (e.g. -EPIPE when the peer is gone).
 int write_all(int fd, struct iovec* iov, int count, int timeout_ms);

@@ -193,11 +193,16 @@ Validator validate_address_list() {
   };
 }
 
-Validator validate_user() {
-  return [](const Setting&, const Value& raw, Value& out) -> std::optional<std::string> {
-    const char* form = "a user name or a numeric uid";
+namespace {
+
+// gunicorn's validate_user / validate_group: None = the effective id, a number, or a name
+// looked up with `lookup` (getpwnam_r / getgrnam_r).
+using NameLookup = std::optional<int64_t> (*)(const std::string& name);
+
+Validator validate_account(const char* form, int64_t (*effective_id)(), NameLookup lookup) {
+  return [=](const Setting&, const Value& raw, Value& out) -> std::optional<std::string> {
     if (std::holds_alternative<std::monostate>(raw)) {
-      out = static_cast<int64_t>(::geteuid());
+      out = effective_id();
       return std::nullopt;
     }
     if (const auto* integer = std::get_if<int64_t>(&raw)) {
@@ -206,51 +211,39 @@ Validator validate_user() {
     }
     const auto* text = std::get_if<std::string>(&raw);
     if (!text) return form;
-    if (all_digits(*text)) {
-      auto number = parse_int_decimal(*text);
-      if (!number) return form;
-      out = *number;
-      return std::nullopt;
-    }
-    std::vector<char> buffer(16384);
-    struct passwd entry {};
-    struct passwd* found = nullptr;
-    if (::getpwnam_r(text->c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || !found) {
-      return form;
-    }
-    out = static_cast<int64_t>(found->pw_uid);
+    std::optional<int64_t> id = all_digits(*text) ? parse_int_decimal(*text) : lookup(*text);
+    if (!id) return form;
+    out = *id;
     return std::nullopt;
   };
 }
 
+std::optional<int64_t> user_id(const std::string& name) {
+  std::vector<char> buffer(16384);
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  if (::getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || !found) return std::nullopt;
+  return static_cast<int64_t>(found->pw_uid);
+}
+
+std::optional<int64_t> group_id(const std::string& name) {
+  std::vector<char> buffer(16384);
+  struct group entry {};
+  struct group* found = nullptr;
+  if (::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || !found) return std::nullopt;
+  return static_cast<int64_t>(found->gr_gid);
+}
+
+}  // namespace
+
+Validator validate_user() {
+  return validate_account("a user name or a numeric uid", [] { return static_cast<int64_t>(::geteuid()); },
+                          user_id);
+}
+
 Validator validate_group() {
-  return [](const Setting&, const Value& raw, Value& out) -> std::optional<std::string> {
-    const char* form = "a group name or a numeric gid";
-    if (std::holds_alternative<std::monostate>(raw)) {
-      out = static_cast<int64_t>(::getegid());
-      return std::nullopt;
-    }
-    if (const auto* integer = std::get_if<int64_t>(&raw)) {
-      out = *integer;
-      return std::nullopt;
-    }
-    const auto* text = std::get_if<std::string>(&raw);
-    if (!text) return form;
-    if (all_digits(*text)) {
-      auto number = parse_int_decimal(*text);
-      if (!number) return form;
-      out = *number;
-      return std::nullopt;
-    }
-    std::vector<char> buffer(16384);
-    struct group entry {};
-    struct group* found = nullptr;
-    if (::getgrnam_r(text->c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || !found) {
-      return form;
-    }
-    out = static_cast<int64_t>(found->gr_gid);
-    return std::nullopt;
-  };
+  return validate_account("a group name or a numeric gid", [] { return static_cast<int64_t>(::getegid()); },
+                          group_id);
 }
 
 Validator validate_chdir() {

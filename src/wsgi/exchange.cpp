@@ -150,16 +150,7 @@ int Exchange::write_iov(struct iovec* iov, int count) {
       continue;
     }
     if (n < 0) return static_cast<int>(n);
-    size_t moved = static_cast<size_t>(n);
-    while (count > 0 && moved >= iov->iov_len) {
-      moved -= iov->iov_len;
-      ++iov;
-      --count;
-    }
-    if (count > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + moved;
-      iov->iov_len -= moved;
-    }
+    io::advance(iov, count, static_cast<size_t>(n));
   }
   return 0;
 }
