@@ -9,7 +9,7 @@
 #
 #   bench/profile.sh                 # all scenarios (~1.5 min)
 #   SCENARIOS="close" PERF_SECONDS=8 bench/profile.sh
-set -euo pipefail
+set -eu  # no pipefail: `perf report | head` ends perf with SIGPIPE by design
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=/usr/bin/python3
@@ -68,7 +68,7 @@ for scenario in $SCENARIOS; do
     echo "# narwhal sync worker, $scenario ($url), wrk -t1 -c50 ${headers[*]}; perf record -F 999 --call-graph dwarf, ${PERF_SECONDS}s"
     echo "# load: $(grep Requests/sec "$WORK/wrk.perf.txt")"
     echo "# --- self time by DSO"
-    perf report -i "$WORK/perf.data" --stdio --no-children --sort dso 2>/dev/null | grep -v '^$' | grep -v '^# [A-Z]' | head -25
+    perf report -i "$WORK/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null | grep -v '^$' | grep -v '^# [A-Z]' | head -25
     echo "# --- self time by symbol (top 60)"
     perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,symbol -g none --percent-limit 0.2 2>/dev/null \
       | grep -v '^$' | grep -v '^# [A-Z]' | head -70

@@ -93,3 +93,17 @@ def flush_stdio() -> None:
             stream.flush()
         except Exception:
             pass
+
+
+def reload_files(extra_files: list[str]) -> list[str]:
+    """--reload: absolute paths of the loaded modules' sources, plus reload_extra_files and the
+    files of an app that failed to import (so that fixing it reloads the worker)."""
+    from narwhal import _server
+
+    names = [os.path.abspath(name) for name in extra_files]
+    names += [os.path.abspath(name) for name in getattr(_server, "_failed_files", [])]
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__file__", None)
+        if name:
+            names.append(os.path.abspath(name[:-1] if name.endswith(".pyc") else name))
+    return sorted(set(names))

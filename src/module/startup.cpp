@@ -51,6 +51,27 @@ bool switch_worker_user(const config::Config& cfg) {
   return false;
 }
 
+// The app's source files (every loaded module's, plus reload_extra_files) for --reload.
+std::vector<std::string> reload_files(const config::StringList& extra_files) {
+  std::vector<std::string> files;
+  py::Ref list = py::Ref::steal(PyList_New(0));
+  for (const std::string& file : extra_files) {
+    py::Ref item = py::Ref::steal(PyUnicode_FromString(file.c_str()));
+    if (item) PyList_Append(list.get(), item.get());
+  }
+  py::Ref args = py::Ref::steal(PyTuple_Pack(1, list.get()));
+  py::Ref result = call_glue("reload_files", args.get());
+  if (!result) {
+    log::logger().error("--reload: can't list the app's files\n" + py::format_exception());
+    return files;
+  }
+  for (Py_ssize_t i = 0, n = PyList_Size(result.get()); i < n; ++i) {
+    if (const char* name = PyUnicode_AsUTF8(PyList_GET_ITEM(result.get(), i))) files.emplace_back(name);
+  }
+  PyErr_Clear();
+  return files;
+}
+
 // In the worker, after fork: load the app (unless preloaded), then serve.
 int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   const config::Config& cfg = startup.cfg;
@@ -72,7 +93,6 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   }
   hooks.set_app(app.callable.get());
   hooks.install_worker_signals();  // SIGABRT (WORKER TIMEOUT): tracebacks, worker_abort, exit
-  if (cfg.get_bool("reload")) hooks.start_reloader(cfg.get_list("reload_extra_files"));
   app.use_sendfile = cfg.sendfile();
   wsgi::EnvironSettings environ_settings;
   environ_settings.multiprocess = cfg.get_int("workers") > 1;
@@ -87,6 +107,14 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   }
 
   workers::SyncWorkerOptions options;
+  if (cfg.get_bool("reload")) {
+    // reload_engine: inotify (and auto) watch in the C++ loop; poll keeps gunicorn's thread.
+    if (cfg.get_string("reload_engine") == "poll") {
+      hooks.start_reloader(cfg.get_list("reload_extra_files"));
+    } else {
+      options.watch_files = reload_files(cfg.get_list("reload_extra_files"));
+    }
+  }
   options.parser = module::parser_options(cfg);
   options.keepalive_s = static_cast<int>(cfg.get_int("keepalive"));
   options.timeout_s = static_cast<int>(cfg.get_int("timeout"));

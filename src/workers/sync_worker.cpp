@@ -15,6 +15,7 @@
 #include "log/logger.h"
 #include "net/event_loop.h"
 #include "net/socket_ops.h"
+#include "workers/file_watcher.h"
 
 namespace narwhal::workers {
 namespace {
@@ -48,6 +49,7 @@ void install_signal_handlers(bool quit_runs_hooks) {
 }
 
 constexpr uint64_t kListenerTag = 1;  // listener user data is (index << 1) | 1; connections are pointers
+constexpr uint64_t kWatcherTag = 0;   // the --reload inotify descriptor
 
 struct Connection {
   Connection(UniqueFd socket, const http::ParserOptions& options) : fd(std::move(socket)), parser(options) {}
@@ -82,6 +84,8 @@ class Worker {
   void pause_accepting(int64_t until_ms);
   void set_listening(bool on);
   void begin_graceful_stop();
+  void start_watching();
+  void reload_if_changed();
   void access_log(const Connection& connection, const http::RequestHead& head,
                   const wsgi::RequestResult& result, int64_t started_us);
 
@@ -89,6 +93,7 @@ class Worker {
   const SyncWorkerOptions& options_;
   wsgi::Application& app_;
   net::EventLoop loop_;
+  FileWatcher watcher_;
   ReadBuffer input_;
   std::vector<ServerAddress> servers_;
   std::list<Connection*> connections_;
@@ -132,6 +137,7 @@ int Worker::run() {
   const auto& listeners = *context_.listeners;
   for (const net::Listener& listener : listeners) servers_.push_back(server_address_of(listener));
   set_listening(true);
+  start_watching();
   for (;;) {
     int64_t now = arbiter::heartbeat_now_ms();
     arbiter::beat(context_.heartbeat);
@@ -178,7 +184,9 @@ int Worker::run() {
     for (const net::EventLoop::Event& event : loop_.ready()) {
       // A graceful stop begun in this batch closed idle connections: their events are stale.
       if (stopping_ != was_stopping) break;
-      if (event.data & kListenerTag) {
+      if (event.data == kWatcherTag) {
+        reload_if_changed();
+      } else if (event.data & kListenerTag) {
         if (accepting_) accept_from(static_cast<size_t>(event.data >> 1));
       } else {
         serve(static_cast<Connection*>(event.pointer()));
@@ -188,6 +196,25 @@ int Worker::run() {
   while (!connections_.empty()) close_connection(connections_.front());
   if (options_.hooks.worker_exit) options_.hooks.worker_exit();
   return 0;
+}
+
+void Worker::start_watching() {
+  if (options_.watch_files.empty()) return;
+  std::string error;
+  if (!watcher_.start(options_.watch_files, &error)) {
+    log::logger().error("--reload: " + error);
+    return;
+  }
+  loop_.add(watcher_.fd(), net::EventLoop::kReadable, kWatcherTag);
+}
+
+// --reload: like gunicorn's reloader, the worker leaves gracefully and the master starts a new
+// one, which imports the changed code.
+void Worker::reload_if_changed() {
+  std::string changed;
+  if (!watcher_.read_changes(&changed) || stopping_) return;
+  log::logger().info("Worker reloading: " + changed + " modified");
+  begin_graceful_stop();
 }
 
 void Worker::begin_graceful_stop() {

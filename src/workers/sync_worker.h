@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "arbiter/arbiter.h"
 #include "http/request_parser.h"
@@ -24,6 +26,7 @@ struct SyncWorkerOptions {
   int64_t max_requests = 0;      // 0 = never recycle; jitter already added by the caller
   int worker_connections = 1000; // open connections per worker
   WorkerHooks hooks;
+  std::vector<std::string> watch_files;  // --reload with inotify: leave when one changes
 };
 
 // Serves until told to stop (TERM: graceful; INT/QUIT: at once). Returns the exit status.

@@ -278,10 +278,11 @@ def app(environ, start_response):
 '''
 
 
-def test_reload_restarts_worker_on_source_change(server_factory, tmp_path):
+@pytest.mark.parametrize("engine", ["inotify", "poll"])
+def test_reload_restarts_worker_on_source_change(server_factory, tmp_path, engine):
     source = tmp_path / "reload_app.py"
     source.write_text(RELOAD_APP.format(version="v1"))
-    srv = server_factory("-w", "1", "--reload", "reload_app:app", cwd=tmp_path)
+    srv = server_factory("-w", "1", "--reload", "--reload-engine", engine, "reload_app:app", cwd=tmp_path)
     version, pid = srv.get("/").text.split()
     assert version == "v1"
     time.sleep(1.2)  # let the reloader record the first mtimes
@@ -300,10 +301,11 @@ def test_reload_restarts_worker_on_source_change(server_factory, tmp_path):
     assert "Worker reloading: %s modified" % source in srv.stderr_text()
 
 
-def test_reload_serves_import_error_until_fixed(server_factory, tmp_path):
+@pytest.mark.parametrize("engine", ["inotify", "poll"])
+def test_reload_serves_import_error_until_fixed(server_factory, tmp_path, engine):
     source = tmp_path / "reload_app.py"
     source.write_text("raise RuntimeError('narwhal-reload-broken')\n")
-    srv = server_factory("-w", "1", "--reload", "reload_app:app", cwd=tmp_path)
+    srv = server_factory("-w", "1", "--reload", "--reload-engine", engine, "reload_app:app", cwd=tmp_path)
     r = srv.get("/")
     assert r.status_code == 500 and "narwhal-reload-broken" in r.text
     time.sleep(1.2)
