@@ -68,10 +68,10 @@ for scenario in $SCENARIOS; do
     echo "# narwhal sync worker, $scenario ($url), wrk -t1 -c50 ${headers[*]}; perf record -F 999 --call-graph dwarf, ${PERF_SECONDS}s"
     echo "# load: $(grep Requests/sec "$WORK/wrk.perf.txt")"
     echo "# --- self time by DSO"
-    perf report -i "$WORK/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null | grep -v '^$' | grep -v '^# [A-Z]' | head -25
+    perf report -i "$WORK/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null | grep -v '^$' | grep -v '^# [A-Z]' | sed -E 's/ {3,}/  /g; /^#\s*$/d; /^# \.\.\./d' | head -25
     echo "# --- self time by symbol (top 60)"
     perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,symbol -g none --percent-limit 0.2 2>/dev/null \
-      | grep -v '^$' | grep -v '^# [A-Z]' | head -70
+      | grep -v '^$' | grep -v '^# [A-Z]' | sed -E 's/ {3,}/  /g; /^#\s*$/d; /^# \.\.\./d' | head -70
   } >"$OUT/$scenario.perf.txt"
   # Children (inclusive) view of narwhal's own symbols: where the request's time goes.
   perf report -i "$WORK/perf.data" --stdio --children --sort symbol -g none --percent-limit 1 2>/dev/null \

@@ -666,7 +666,7 @@ def report(ctx, results, started, finished):
     lines += [
         f"- commit: {commit}{' (src/ has uncommitted changes)' if dirty else ''}; run took {(finished - started).total_seconds() / 60:.1f} min",
         f"- machine: `{' '.join(platform.uname())}`, {os.cpu_count()} × {cpu_model}",
-        f"- load average before the run: {ctx['load_before']}; highest 1-min load seen before a measurement: "
+        f"- load average before the run: {' '.join(ctx['load_before'])}; highest 1-min load seen before a measurement: "
         f"{max((r.get('load', 0) for rows in results.values() for r in rows), default=0):.2f}",
         "- versions: " + "; ".join(f"{name}: {ctx['versions'][name]}" for name in ctx["versions"]) +
         f"; wrk: {ctx['wrk_version']}; Python {platform.python_version()} (/usr/bin/python3)",
