@@ -73,11 +73,9 @@ void reset_buffer(std::string& s) {
 }  // namespace
 
 struct RequestParser::Impl {
-  explicit Impl(const ParserOptions& o) : options(o), limits(effective_limits(o.limits)) {
-    arena.reserve(2048);
-    fields.reserve(32);
-    head.headers.reserve(32);
-  }
+  // Nothing is reserved up front: an idle keep-alive connection should cost a few hundred bytes
+  // (10,000 of them in one worker); buffers grow to fit on the first request and are reused.
+  explicit Impl(const ParserOptions& o) : options(o), limits(effective_limits(o.limits)) {}
 
   ParserOptions options;
   EffectiveLimits limits;

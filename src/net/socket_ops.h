@@ -20,7 +20,7 @@ struct PeerAddress {
 void peer_from_sockaddr(const struct sockaddr* address, unsigned length, PeerAddress* out);
 
 // accept4(SOCK_NONBLOCK | SOCK_CLOEXEC), retrying EINTR and ECONNABORTED. Returns 0 with the
-// connection in `connection` (TCP_NODELAY set for TCP), io::kWouldBlock when there is nothing
+// connection in `connection` (TCP_NODELAY inherited from the listener), io::kWouldBlock when there is nothing
 // to accept (EAGAIN, or another worker won the race), or -errno (EMFILE, ENFILE, ENOBUFS...).
 int accept_connection(int listen_fd, UniqueFd* connection, PeerAddress* peer);
 

@@ -77,7 +77,7 @@ class Worker {
 
  private:
   void accept_from(size_t listener_index);
-  void serve(Connection* connection);
+  bool serve(Connection* connection);  // false: the connection was closed
   bool serve_request(Connection* connection);  // false = close the connection
   void close_connection(Connection* connection);
   void expire(int64_t now);
@@ -280,14 +280,15 @@ void Worker::accept_from(size_t listener_index) {
                                               peer.family == AF_UNIX);
     connection->deadline_ms = arbiter::heartbeat_now_ms() + options_.header_timeout_ms;
     connection->position = connections_.insert(connections_.end(), connection);
-    loop_.add(connection->fd.get(), net::EventLoop::kReadable, connection);
-    serve(connection);  // the request usually arrived with the connection: don't wait for epoll
+    // The request usually arrived with the connection: serve it now, and register with epoll
+    // only if the connection is still open (a Connection: close request costs no epoll_ctl).
+    if (serve(connection)) loop_.add(connection->fd.get(), net::EventLoop::kReadable, connection);
     if (stopping_) return;
   }
 }
 
 void Worker::close_connection(Connection* connection) {
-  loop_.remove(connection->fd.get());
+  // No epoll_ctl(DEL): the descriptor is ours alone, and closing it leaves the epoll set.
   connections_.erase(connection->position);
   delete connection;
   // A descriptor was freed: if accepting was paused for lack of them, try again now.
@@ -308,14 +309,14 @@ void Worker::expire(int64_t now) {
   }
 }
 
-void Worker::serve(Connection* connection) {
+bool Worker::serve(Connection* connection) {
   for (;;) {
     if (input_.empty()) {
       ssize_t n = io::read_some(connection->fd.get(), input_.write_position(), input_.writable());
-      if (n == io::kWouldBlock) return;
+      if (n == io::kWouldBlock) return true;
       if (n <= 0) {
         close_connection(connection);  // peer closed (or reset); an unfinished head is dropped
-        return;
+        return false;
       }
       input_.commit(static_cast<size_t>(n));
       if (!connection->parser.head_started()) {
@@ -332,17 +333,17 @@ void Worker::serve(Connection* connection) {
       io::write_all(connection->fd.get(), &iov, 1, 1000);
       input_.clear();
       close_connection(connection);
-      return;
+      return false;
     }
     bool keep = serve_request(connection);
     if (!keep) {
       input_.clear();
       close_connection(connection);
-      return;
+      return false;
     }
     connection->parser.next_request();
     connection->deadline_ms = arbiter::heartbeat_now_ms() + options_.keepalive_s * 1000;
-    if (input_.empty()) return;  // wait for the next request in epoll; pipelined bytes go on
+    if (input_.empty()) return true;  // wait for the next request in epoll; pipelined bytes go on
   }
 }
 
