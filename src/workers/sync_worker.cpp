@@ -60,6 +60,12 @@ struct Connection {
   // header_timeout while a request head is (or may be) arriving.
   int64_t deadline_ms = 0;
   std::list<Connection*>::iterator position;  // in Worker::connections_
+  bool registered = false;  // in the epoll set
+  // A file response finished from the loop (wsgi::PendingFile): while it is sent, the worker
+  // serves other connections; pipelined bytes read before it wait in `stash`.
+  wsgi::PendingFile sending;
+  bool keep_after_sending = false;
+  std::string stash;
 };
 
 struct ServerAddress {
@@ -84,6 +90,8 @@ class Worker {
   void pause_accepting(int64_t until_ms);
   void set_listening(bool on);
   void begin_graceful_stop();
+  void watch(Connection* connection, uint32_t events);
+  void continue_sending(Connection* connection);
   void start_watching();
   void reload_if_changed();
   void access_log(const Connection& connection, const http::RequestHead& head,
@@ -189,7 +197,12 @@ int Worker::run() {
       } else if (event.data & kListenerTag) {
         if (accepting_) accept_from(static_cast<size_t>(event.data >> 1));
       } else {
-        serve(static_cast<Connection*>(event.pointer()));
+        auto* connection = static_cast<Connection*>(event.pointer());
+        if (connection->sending.file) {
+          continue_sending(connection);
+        } else {
+          serve(connection);
+        }
       }
     }
   }
@@ -282,7 +295,7 @@ void Worker::accept_from(size_t listener_index) {
     connection->position = connections_.insert(connections_.end(), connection);
     // The request usually arrived with the connection: serve it now, and register with epoll
     // only if the connection is still open (a Connection: close request costs no epoll_ctl).
-    if (serve(connection)) loop_.add(connection->fd.get(), net::EventLoop::kReadable, connection);
+    if (serve(connection) && !connection->registered) watch(connection, net::EventLoop::kReadable);
     if (stopping_) return;
   }
 }
@@ -299,7 +312,7 @@ void Worker::expire(int64_t now) {
   for (auto it = connections_.begin(); it != connections_.end();) {
     Connection* connection = *it++;
     if (now < connection->deadline_ms) continue;
-    if (connection->parser.head_started()) {
+    if (connection->parser.head_started() && !connection->sending.file) {
       // RFC 9110 §15.5.9: tell a client that stalled mid-head why it is being disconnected.
       std::string response = wsgi::error_response(408, "");
       struct iovec iov = {response.data(), response.size()};
@@ -341,9 +354,60 @@ bool Worker::serve(Connection* connection) {
       close_connection(connection);
       return false;
     }
+    if (connection->sending.file) {
+      // The rest of a file goes out from the loop; what the client pipelined behind it waits.
+      connection->stash.assign(input_.data(), input_.size());
+      input_.clear();
+      connection->deadline_ms = arbiter::heartbeat_now_ms() + options_.write_timeout_ms;
+      watch(connection, net::EventLoop::kWritable);
+      return true;
+    }
     connection->parser.next_request();
     connection->deadline_ms = arbiter::heartbeat_now_ms() + options_.keepalive_s * 1000;
     if (input_.empty()) return true;  // wait for the next request in epoll; pipelined bytes go on
+  }
+}
+
+void Worker::watch(Connection* connection, uint32_t events) {
+  if (connection->registered) {
+    loop_.modify(connection->fd.get(), events, connection);
+  } else {
+    loop_.add(connection->fd.get(), events, connection);
+    connection->registered = true;
+  }
+}
+
+// Level-triggered EPOLLOUT: called whenever the socket has room, until the file is sent.
+void Worker::continue_sending(Connection* connection) {
+  wsgi::PendingFile& file = connection->sending;
+  while (file.remaining > 0) {
+    ssize_t n = io::sendfile_some(connection->fd.get(), file.file.get(), &file.offset,
+                                  static_cast<size_t>(std::min<uint64_t>(file.remaining, 1u << 30)));
+    if (n > 0) {
+      file.remaining -= static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n == io::kWouldBlock) {
+      connection->deadline_ms = arbiter::heartbeat_now_ms() + options_.write_timeout_ms;
+      return;
+    }
+    close_connection(connection);  // an error, or the file shrank: the framing is broken
+    return;
+  }
+  file.file.reset();
+  if (!connection->keep_after_sending) {
+    close_connection(connection);
+    return;
+  }
+  connection->parser.next_request();
+  connection->deadline_ms = arbiter::heartbeat_now_ms() + options_.keepalive_s * 1000;
+  watch(connection, net::EventLoop::kReadable);
+  if (!connection->stash.empty()) {
+    // input_ is empty between events: the stashed pipelined bytes go back in and are served.
+    std::memcpy(input_.write_position(), connection->stash.data(), connection->stash.size());
+    input_.commit(connection->stash.size());
+    connection->stash.clear();
+    serve(connection);
   }
 }
 
@@ -355,6 +419,7 @@ bool Worker::serve_request(Connection* connection) {
   exchange_options.write_timeout_ms = options_.write_timeout_ms;
   exchange_options.heartbeat = context_.heartbeat;
   exchange_options.stop_requested = &g_stop_graceful;
+  exchange_options.defer_sendfile = true;
   wsgi::Exchange exchange(connection->fd.get(), connection->parser, input_, exchange_options);
   bool last = options_.max_requests > 0 && handled_ >= options_.max_requests;
   wsgi::Framing framing;
@@ -372,12 +437,17 @@ bool Worker::serve_request(Connection* connection) {
     log::logger().info("Autorestarting worker after current request.");
     begin_graceful_stop();
   }
-  if (!result.keep_alive) return false;
-  if (!exchange.body_complete()) {
+  bool keep = result.keep_alive;
+  if (keep && !exchange.body_complete()) {
     py::GilRelease nogil;
-    if (!exchange.discard_rest_of_body(64 * 1024)) return false;
+    keep = exchange.discard_rest_of_body(64 * 1024);
   }
-  return true;
+  if (wsgi::PendingFile* pending = exchange.pending_file()) {
+    connection->sending = std::move(*pending);
+    connection->keep_after_sending = keep;
+    return true;  // serve() hands the connection to the loop until the file is out
+  }
+  return keep;
 }
 
 void Worker::access_log(const Connection& connection, const http::RequestHead& head,

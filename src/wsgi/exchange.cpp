@@ -1,6 +1,7 @@
 #include "wsgi/exchange.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/uio.h>
 #include <time.h>
 
@@ -219,6 +220,16 @@ int Exchange::send_file(int file_fd, off_t offset, uint64_t count) {
     }
     if (n == 0) break;  // file shorter than expected: framing check will close the connection
     if (n != io::kWouldBlock) return static_cast<int>(n);
+    if (options_.defer_sendfile && !framing_.chunked) {
+      int copy = fcntl(file_fd, F_DUPFD_CLOEXEC, 0);
+      if (copy >= 0) {
+        pending_file_.file.reset(copy);
+        pending_file_.offset = offset;
+        pending_file_.remaining = left;
+        body_sent_ += left;
+        return 0;
+      }
+    }
     if (int ready = wait(true); ready != 0) return ready;
   }
   if (framing_.chunked) return write_raw("\r\n");

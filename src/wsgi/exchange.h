@@ -13,14 +13,24 @@
 #include <string_view>
 
 #include "base/read_buffer.h"
+#include "base/unique_fd.h"
 #include "http/request_parser.h"
 
 namespace narwhal::wsgi {
+
+// The rest of a sendfile response that the worker finishes from its event loop, so a slow
+// reader of a large file does not hold the (sync) worker: see Exchange::send_file.
+struct PendingFile {
+  UniqueFd file;  // a dup of the app's file descriptor: the app may close its file object
+  off_t offset = 0;
+  uint64_t remaining = 0;
+};
 
 struct ExchangeOptions {
   int read_timeout_ms = 30000;                 // longest stall while reading the body
   int write_timeout_ms = 30000;                // longest stall while writing the response
   std::atomic<int64_t>* heartbeat = nullptr;   // refreshed while waiting on the peer
+  bool defer_sendfile = false;  // may hand the rest of a file response to the worker's loop
   // Set (by a signal handler) when the worker must stop: responses framed after that say
   // "Connection: close" even if the request started before it.
   const volatile sig_atomic_t* stop_requested = nullptr;
@@ -68,7 +78,10 @@ class Exchange {
 
   // Each returns 0 or -errno (-ETIMEDOUT); on error the connection must be closed.
   int write_body(const char* data, size_t size);  // sends the head first if still pending
+  // With defer_sendfile, a full socket buffer ends the call with the rest in pending_file()
+  // (non-chunked responses only); the framing then counts the file as sent.
   int send_file(int file_fd, off_t offset, uint64_t count);
+  PendingFile* pending_file() { return pending_file_.file ? &pending_file_ : nullptr; }
   int finish();  // head if still pending, last-chunk for chunked
   // True when the body written so far matches the declared framing (else: close).
   bool body_framing_complete() const;
@@ -97,6 +110,7 @@ class Exchange {
   bool head_sent_ = false;
   bool response_started_ = false;
   uint64_t body_sent_ = 0;
+  PendingFile pending_file_;
 };
 
 }  // namespace narwhal::wsgi

@@ -204,6 +204,66 @@ def test_client_that_stops_reading_is_dropped_after_write_timeout(server_factory
         assert timed_get(srv)[0].status == 200
 
 
+# --------------------------------------------------------------------------- file responses
+def test_slow_reader_of_a_file_does_not_hold_the_worker(server_factory, tmp_path):
+    # wsgi.file_wrapper over a regular file: once the socket buffer is full, the rest is sent
+    # from the worker's event loop, so other clients are served at once (-w 1).
+    data = os.urandom(32 * 1024 * 1024)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    srv = server_factory("-w", "1", "wsgi_basic:app")
+    reader = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader.settimeout(20)
+    reader.connect(("127.0.0.1", srv.port))
+    try:
+        target = "/filewrapper?path=%s" % path
+        # a second request pipelined behind the file: answered after the whole file, in order
+        reader.sendall(build_request("GET", target) + build_request("GET", "/hello", [("Connection", "close")]))
+        time.sleep(0.5)
+        for _ in range(3):
+            resp, took = timed_get(srv, timeout=5)
+            assert resp.status == 200 and resp.body == b"hello"
+            assert took < 1.5, "another client waited %.1fs behind a slow file reader" % took
+        received = bytearray()
+        closed = False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            chunk = reader.recv(1 << 20)
+            if not chunk:
+                closed = True
+                break
+            received += chunk
+    finally:
+        reader.close()
+    head, _, rest = bytes(received).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"Content-Length: %d" % len(data) in head
+    assert rest[:len(data)] == data
+    tail = rest[len(data):]
+    assert tail.startswith(b"HTTP/1.1 200") and tail.endswith(b"hello"), tail[:200]
+    assert closed
+
+
+def test_stalled_file_reader_is_dropped_after_write_timeout(server_factory, tmp_path):
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(32 * 1024 * 1024))
+    srv = server_factory("-w", "1", "--write-timeout", "2", "wsgi_basic:app")
+    reader = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader.settimeout(10)
+    reader.connect(("127.0.0.1", srv.port))
+    try:
+        reader.sendall(build_request("GET", "/filewrapper?path=%s" % path))
+        time.sleep(5)  # never read: write_timeout (checked about once a second) drops it
+        total, _, closed = drain_until_close(reader, 10)
+        assert closed, "stalled file reader not disconnected"
+        assert total < 32 * 1024 * 1024
+    finally:
+        reader.close()
+    assert timed_get(srv)[0].status == 200
+
+
 # --------------------------------------------------------------------------- EMFILE
 class LowFdServer(Server):
     """A Server whose processes start with RLIMIT_NOFILE = `nofile`."""
