@@ -96,3 +96,22 @@ def test_sigterm_lets_inflight_request_finish(server_factory):
     assert "error" not in result, result
     assert result["resp"].status_code == 200 and result["resp"].text == "slept"
     assert rc == 0
+
+
+def test_max_requests_with_jitter_recycles_workers_without_dropping(server_factory):
+    # Each worker leaves after 5..8 requests (gracefully: the request that reaches the limit is
+    # answered with Connection: close) and the master starts a new one. Nothing may fail, on
+    # fresh connections or on keep-alive ones.
+    srv = server_factory("-w", "2", "--max-requests", "5", "--max-requests-jitter", "3", "wsgi_basic:app")
+    pids = []
+    for _ in range(40):
+        pids.append(get_pid(srv, timeout=10))
+    import requests
+    with requests.Session() as session:  # keep-alive: reconnects after each Connection: close
+        for _ in range(30):
+            r = session.get(srv.url + "/pid", timeout=10)
+            assert r.status_code == 200
+            pids.append(int(r.text))
+    # 70 requests, at most 8 per worker: at least 9 different workers served them
+    assert len(set(pids)) >= 9, sorted(set(pids))
+    assert "Autorestarting worker after current request." in srv.stderr_text()
