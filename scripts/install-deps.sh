@@ -8,7 +8,7 @@ packages=(
   node-llhttp libgtest-dev nlohmann-json3-dev libssl-dev libsystemd-dev
   python3-pytest python3-requests python3-httpx
   python3-flask python3-django python3-pyramid python3-falcon python3-bottle
-  gunicorn wrk curl procps
+  gunicorn wrk curl procps pkg-config systemd
 )
 missing=()
 for package in "${packages[@]}"; do
