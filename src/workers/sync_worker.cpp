@@ -395,6 +395,7 @@ void Worker::continue_sending(Connection* connection) {
     return;
   }
   file.file.reset();
+  wsgi::set_cork(connection->fd.get(), false);
   if (!connection->keep_after_sending) {
     close_connection(connection);
     return;

@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 
@@ -209,6 +212,10 @@ int Exchange::send_file(int file_fd, off_t offset, uint64_t count) {
     if (!head_sent_) head_.append(chunk_header, static_cast<size_t>(n));
     else if (int rc = write_raw(std::string_view(chunk_header, static_cast<size_t>(n))); rc != 0) return rc;
   }
+  // TCP_CORK while the head and the file go out: full-sized segments instead of one per page
+  // of the page cache (TCP_NODELAY is on), like nginx's tcp_nopush. Lifted when the file is
+  // sent (here, or by the worker for a deferred rest).
+  set_cork(fd_, true);
   if (int rc = flush_head_with(nullptr, 0); rc != 0) return rc;
   uint64_t left = count;
   while (left > 0) {
@@ -227,13 +234,19 @@ int Exchange::send_file(int file_fd, off_t offset, uint64_t count) {
         pending_file_.offset = offset;
         pending_file_.remaining = left;
         body_sent_ += left;
-        return 0;
+        return 0;  // still corked: the worker uncorks when the rest is out
       }
     }
     if (int ready = wait(true); ready != 0) return ready;
   }
+  set_cork(fd_, false);
   if (framing_.chunked) return write_raw("\r\n");
   return 0;
+}
+
+void set_cork(int fd, bool on) {
+  int value = on ? 1 : 0;
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &value, sizeof value);  // EOPNOTSUPP on unix sockets
 }
 
 int Exchange::finish() {

@@ -44,6 +44,9 @@ struct Framing {
   bool keep_alive = true;      // false: close after the response
 };
 
+// TCP_CORK on/off (no-op on unix sockets): used around sendfile responses.
+void set_cork(int fd, bool on);
+
 class Exchange {
  public:
   Exchange(int fd, http::RequestParser& parser, ReadBuffer& input, const ExchangeOptions& options);
