@@ -33,6 +33,7 @@ bool rebind_listeners(Startup& startup, const config::Config& cfg, bool unlink_u
     log::logger().error("Reload: " + error);
     return false;
   }
+  chown_unix_sockets(opened, cfg);
   std::vector<net::Listener> listeners;
   size_t next_opened = 0;
   for (const std::string& bind : binds) {

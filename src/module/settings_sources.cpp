@@ -1,9 +1,12 @@
 #include "module/settings_sources.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 
 #include "log/logger.h"
@@ -212,6 +215,20 @@ int load_settings(const std::vector<std::string>& argv, config::Config& cfg, std
     return 1;
   }
   return -1;
+}
+
+// gunicorn's UnixSocket: the socket file belongs to the workers' user and group (`-u`/`-g`), so
+// a proxy running as that user can connect. A no-op with the default (current) user.
+void chown_unix_sockets(const std::vector<net::Listener>& listeners, const config::Config& cfg) {
+  const auto uid = static_cast<uid_t>(cfg.get_int("user"));
+  const auto gid = static_cast<gid_t>(cfg.get_int("group"));
+  if (uid == ::geteuid() && gid == ::getegid()) return;
+  for (const net::Listener& listener : listeners) {
+    if (listener.address.kind != net::BindAddress::Kind::Unix) continue;
+    if (::chown(listener.address.path.c_str(), uid, gid) != 0) {
+      log::logger().warning("Can't chown " + listener.address.path + ": " + std::strerror(errno));
+    }
+  }
 }
 
 }  // namespace narwhal::module

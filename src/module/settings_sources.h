@@ -28,5 +28,7 @@ bool prepare_python_path(const config::Config& cfg);  // chdir, then pythonpath 
 bool open_logs(const config::Config& cfg, std::string* error);
 net::ListenOptions listen_options(const config::Config& cfg);
 http::ParserOptions parser_options(const config::Config& cfg);
+// Unix socket files go to the workers' user/group (gunicorn's UnixSocket).
+void chown_unix_sockets(const std::vector<net::Listener>& listeners, const config::Config& cfg);
 
 }  // namespace narwhal::module

@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <random>
 
@@ -161,6 +163,7 @@ int serve(Startup& startup) {
       log::logger().error(error);
       return 1;
     }
+    module::chown_unix_sockets(startup.listeners, cfg);
   }
   arbiter::ArbiterOptions options;
   module::set_arbiter_options(startup, &options);

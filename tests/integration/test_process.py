@@ -251,6 +251,24 @@ def test_umask_applies_to_unix_socket(server_factory, app_dir, tmp_path):
         srv.stop()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_unix_socket_belongs_to_the_worker_user(server_factory, app_dir, tmp_path):
+    # gunicorn chowns the socket file to -u/-g so a proxy running as that user can connect
+    os.chmod(tmp_path, 0o755)
+    path = tmp_path / "narwhal.sock"
+    nobody = pwd.getpwnam("nobody")
+    nogroup = grp.getgrnam("nogroup")
+    srv = server_factory("-w", "1", "-b", "unix:%s" % path, "-u", "nobody", "-g", "nogroup",
+                         "process_app:app", cwd=app_dir, bind=False, start=False)
+    srv._spawn()
+    try:
+        wait_until(path.exists, 10, message="the unix socket")
+        info = os.stat(path)
+        assert (info.st_uid, info.st_gid) == (nobody.pw_uid, nogroup.gr_gid)
+    finally:
+        srv.stop()
+
+
 def test_reuse_port_lets_two_servers_share_a_port(server_factory, app_dir):
     first = server_factory("-w", "1", "--reuse-port", "process_app:app", cwd=app_dir)
     second = server_factory("-w", "1", "--reuse-port", "process_app:app", cwd=app_dir, port=first.port)
