@@ -278,6 +278,7 @@ def thread_tracebacks(interrupted: Any = None) -> str:
 
 def install_worker_signals(worker: Worker, server: Server,
                            worker_abort: Callable[..., Any] | None,
+                           worker_int: Callable[..., Any] | None,
                            worker_exit: Callable[..., Any] | None) -> None:
     """SIGABRT (the master's WORKER TIMEOUT): log every thread's traceback, run worker_abort,
     exit 1. A Python-level handler runs on the main thread where it was stuck, as in gunicorn."""
@@ -303,6 +304,26 @@ def install_worker_signals(worker: Worker, server: Server,
         os._exit(1)
 
     signal.signal(signal.SIGABRT, handle_abort)
+
+    def handle_quit(signum: int, frame: Any) -> None:
+        # gunicorn's Worker.handle_quit: runs on the main thread, inside the app if a request is
+        # being handled (quick shutdown does not wait for it), then the worker leaves.
+        worker.alive = False
+        for name, hook, args in (("worker_int", worker_int, (worker,)),
+                                 ("worker_exit", worker_exit, (server, worker))):
+            if hook is None:
+                continue
+            try:
+                hook(*args)
+            except BaseException:
+                worker.log.exception("Exception in %s hook", name)
+        worker.log.info("Worker exiting (pid: %s)", worker.pid)
+        flush_quietly()
+        os._exit(0)
+
+    if worker_int is not None or worker_exit is not None:
+        signal.signal(signal.SIGINT, handle_quit)
+        signal.signal(signal.SIGQUIT, handle_quit)
 
 
 def flush_quietly() -> None:

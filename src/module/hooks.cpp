@@ -230,9 +230,10 @@ void Hooks::set_app(PyObject* app) {
 void Hooks::install_worker_signals() {
   if (!worker_) return;
   PyObject* abort_hook = has(Hook::WorkerAbort) ? hook(Hook::WorkerAbort).get() : Py_None;
+  PyObject* int_hook = has(Hook::WorkerInt) ? hook(Hook::WorkerInt).get() : Py_None;
   PyObject* exit_hook = has(Hook::WorkerExit) ? hook(Hook::WorkerExit).get() : Py_None;
-  py::Ref result = py::Ref::steal(PyObject_CallMethod(module_.get(), "install_worker_signals", "OOOO", worker_.get(),
-                                                      server_.get(), abort_hook, exit_hook));
+  py::Ref result = py::Ref::steal(PyObject_CallMethod(module_.get(), "install_worker_signals", "OOOOO", worker_.get(),
+                                                      server_.get(), abort_hook, int_hook, exit_hook));
   if (!result) log::logger().error("Can't install the worker's SIGABRT handler\n" + py::format_exception());
 }
 
@@ -309,14 +310,8 @@ workers::WorkerHooks Hooks::worker_hooks() {
       post_request(head, environ, status);
     };
   }
-  if (has(Hook::WorkerInt)) {
-    result.worker_int = [this] {
-      PyObject_SetAttrString(worker_.get(), "alive", Py_False);
-      PyErr_Clear();
-      call(Hook::WorkerInt, PyTuple_Pack(1, worker_.get()));
-    };
-  }
   if (has(Hook::WorkerExit)) result.worker_exit = [this] { worker_exit(); };
+  result.quit_in_python = has(Hook::WorkerInt) || has(Hook::WorkerExit);
   return result;
 }
 

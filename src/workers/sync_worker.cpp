@@ -23,23 +23,21 @@ namespace {
 // Set by signal handlers, read by the loop (the handlers only set flags).
 volatile sig_atomic_t g_stop_graceful = 0;
 volatile sig_atomic_t g_reopen_logs = 0;
-volatile sig_atomic_t g_quit = 0;
 
 void on_term(int) { g_stop_graceful = 1; }
 void on_quit(int) { _exit(0); }  // quick shutdown: nothing in flight is worth waiting for
-// With a worker_int or worker_exit hook: the loop runs the hooks, then exits (after the request
-// in the app, if any, has been answered).
-void on_quit_with_hooks(int) { g_quit = 1; }
 void on_usr1(int) { g_reopen_logs = 1; }
 
-void install_signal_handlers(bool quit_runs_hooks) {
+void install_signal_handlers(bool quit_in_python) {
   struct sigaction action = {};
   sigemptyset(&action.sa_mask);
   action.sa_handler = on_term;
   sigaction(SIGTERM, &action, nullptr);
-  action.sa_handler = quit_runs_hooks ? on_quit_with_hooks : on_quit;
-  sigaction(SIGQUIT, &action, nullptr);
-  sigaction(SIGINT, &action, nullptr);
+  if (!quit_in_python) {  // else the Python handlers run worker_int/worker_exit, then exit
+    action.sa_handler = on_quit;
+    sigaction(SIGQUIT, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
+  }
   action.sa_handler = on_usr1;
   sigaction(SIGUSR1, &action, nullptr);
   action.sa_handler = SIG_IGN;
@@ -137,7 +135,7 @@ ServerAddress server_address_of(const net::Listener& listener) {
 }
 
 int Worker::run() {
-  install_signal_handlers(options_.hooks.worker_int || options_.hooks.worker_exit);
+  install_signal_handlers(options_.hooks.quit_in_python);
   if (!loop_.valid()) {
     log::logger().error("epoll_create1 failed");
     return 1;
@@ -155,10 +153,6 @@ int Worker::run() {
     }
     if (getppid() != context_.ppid) {
       log::logger().info("Parent changed, shutting down: " + std::to_string(getpid()));
-      break;
-    }
-    if (g_quit) {
-      if (options_.hooks.worker_int) options_.hooks.worker_int();
       break;
     }
     if (g_stop_graceful && !stopping_) {

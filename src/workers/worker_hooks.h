@@ -17,9 +17,12 @@ struct WorkerHooks {
   // gunicorn post_request(worker, req, environ, resp): after the response was written.
   // `environ` may be null when the request never reached the app.
   std::function<void(const http::RequestHead& head, PyObject* environ, int status)> post_request;
-  // gunicorn worker_int(worker) on INT/QUIT, worker_exit(server, worker) when the loop ends.
-  std::function<void()> worker_int;
+  // gunicorn worker_exit(server, worker) when the loop ends.
   std::function<void()> worker_exit;
+  // INT/QUIT are handled by Python-level handlers the module installed (they run worker_int and
+  // worker_exit, then exit — inside the app if a request is running, like gunicorn): the worker
+  // must not replace them with its own quick-exit handler.
+  bool quit_in_python = false;
 };
 
 }  // namespace narwhal::workers

@@ -241,3 +241,32 @@ def test_pre_exec_hook_on_usr2(server_factory, tmp_path):
     os.kill(srv.pid, signal.SIGUSR2)
     event = wait_for_event(events, "pre_exec")[0]
     assert event[2] == srv.pid and event[1] != srv.pid  # in the forked child, with the master's server
+
+
+def test_worker_int_interrupts_the_request_in_the_app(server_factory, tmp_path):
+    # gunicorn's handle_quit runs inside the app: INT does not wait for the request in flight.
+    marker = tmp_path / "worker_int.txt"
+    conf = tmp_path / "int_conf.py"
+    conf.write_text(textwrap.dedent('''
+        def worker_int(worker):
+            with open(%r, "w") as f:
+                f.write(str(worker.pid))
+    ''' % str(marker)))
+    srv = server_factory("-w", "1", "-c", str(conf), "wsgi_basic:app", cwd=APPS_DIR)
+    worker = int(srv.get("/pid").text)
+    with srv.raw(timeout=10) as conn:
+        conn.send(b"GET /sleep?s=8 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.5)  # the worker is in time.sleep() inside the app now
+        started = time.monotonic()
+        os.kill(worker, signal.SIGINT)
+
+        def gone():
+            try:
+                with open("/proc/%d/stat" % worker) as f:
+                    return f.read().split(")")[1].split()[0] == "Z"
+            except (FileNotFoundError, ProcessLookupError):
+                return True
+        wait_until(gone, 5, message="the worker to exit")
+        assert time.monotonic() - started < 3, "INT waited for the request in the app"
+    assert marker.read_text() == str(worker)
+    wait_until(lambda: srv.get("/pid", timeout=2).status_code == 200, 10, message="a new worker")
