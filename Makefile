@@ -6,7 +6,7 @@ BUILD       ?= build/release
 JOBS        ?= $(shell nproc)
 BIND        ?= 127.0.0.1:8000
 
-.PHONY: deps build install unit test integration run bench fuzz sanitize docs clean \
+.PHONY: deps build install unit test integration run bench fuzz sanitize docs clean fuzz-live \
         build-sanitize install-sanitize test-sanitize bench-parser
 
 deps:
@@ -118,3 +118,7 @@ bench-full: install bench-deps
 
 bench-profile: install bench-deps
 	./bench/profile.sh
+
+# Mutated requests against the real server (all of the worker, not just the parser).
+fuzz-live: install
+	$(PYTHON) tests/fuzz/live_server_fuzz.py --bin $(VENV)/bin/narwhal --seconds $(or $(SECONDS),60)
