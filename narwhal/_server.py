@@ -18,7 +18,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from narwhal import _core
+from narwhal import _core, _glue
 
 # narwhal::log::Level values (Python logging's numbers).
 DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
@@ -284,54 +284,42 @@ def install_worker_signals(worker: Worker, server: Server,
     exit 1. A Python-level handler runs on the main thread where it was stuck, as in gunicorn."""
 
     def handle_abort(signum: int, frame: Any) -> None:
-        worker.alive = False
         worker.aborted = True
         try:
             worker.log.critical("Worker (pid:%s) timed out; tracebacks of its threads:\n%s",
                                 worker.pid, thread_tracebacks(frame))
         except Exception:
             pass
-        for name, hook, args in (("worker_abort", worker_abort, (worker,)),
-                                 ("worker_exit", worker_exit, (server, worker))):
-            if hook is None:
-                continue
-            try:
-                hook(*args)
-            except BaseException:
-                worker.log.exception("Exception in %s hook", name)
-        worker.log.info("Worker exiting (pid: %s)", worker.pid)
-        flush_quietly()
-        os._exit(1)
+        leave(worker, (("worker_abort", worker_abort, (worker,)),
+                       ("worker_exit", worker_exit, (server, worker))), status=1)
 
     signal.signal(signal.SIGABRT, handle_abort)
 
     def handle_quit(signum: int, frame: Any) -> None:
         # gunicorn's Worker.handle_quit: runs on the main thread, inside the app if a request is
         # being handled (quick shutdown does not wait for it), then the worker leaves.
-        worker.alive = False
-        for name, hook, args in (("worker_int", worker_int, (worker,)),
-                                 ("worker_exit", worker_exit, (server, worker))):
-            if hook is None:
-                continue
-            try:
-                hook(*args)
-            except BaseException:
-                worker.log.exception("Exception in %s hook", name)
-        worker.log.info("Worker exiting (pid: %s)", worker.pid)
-        flush_quietly()
-        os._exit(0)
+        leave(worker, (("worker_int", worker_int, (worker,)),
+                       ("worker_exit", worker_exit, (server, worker))), status=0)
 
     if worker_int is not None or worker_exit is not None:
         signal.signal(signal.SIGINT, handle_quit)
         signal.signal(signal.SIGQUIT, handle_quit)
 
 
-def flush_quietly() -> None:
-    for stream in (sys.stdout, sys.stderr):
+def leave(worker: Worker, hooks: tuple[tuple[str, Callable[..., Any] | None, tuple[Any, ...]], ...],
+          status: int) -> None:
+    """Runs the given hooks (a raising hook is logged), then ends the worker process at once."""
+    worker.alive = False
+    for name, hook, args in hooks:
+        if hook is None:
+            continue
         try:
-            stream.flush()
-        except Exception:
-            pass
+            hook(*args)
+        except BaseException:
+            worker.log.exception("Exception in %s hook", name)
+    worker.log.info("Worker exiting (pid: %s)", worker.pid)
+    _glue.flush_stdio()
+    os._exit(status)
 
 
 class Reloader(threading.Thread):
@@ -348,12 +336,7 @@ class Reloader(threading.Thread):
         self.mtimes: dict[str, float] = {}
 
     def files(self) -> list[str]:
-        names = list(self.extra_files)
-        for module in list(sys.modules.values()):
-            name = getattr(module, "__file__", None)
-            if name:
-                names.append(name[:-1] if name.endswith(".pyc") else name)
-        return names
+        return _glue.reload_files(self.extra_files)
 
     def changed(self) -> str | None:
         for name in self.files():

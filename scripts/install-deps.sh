@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs every Debian package the build, the tests and the benchmarks need. Idempotent:
-# does nothing when they are all present.
+# Installs every Debian package the build and the tests need — or, given package names as
+# arguments, those instead (bench/install-deps.sh). Idempotent: does nothing when they are all
+# present.
 set -euo pipefail
 packages=(
   build-essential cmake g++ clang-14 libclang-rt-14-dev
@@ -10,6 +11,7 @@ packages=(
   python3-flask python3-django python3-pyramid python3-falcon python3-bottle
   gunicorn wrk curl procps pkg-config systemd
 )
+if [ $# -gt 0 ]; then packages=("$@"); fi
 missing=()
 for package in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
