@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import linecache
 import os
 import sys
 from typing import Any, Callable
@@ -107,3 +108,38 @@ def reload_files(extra_files: list[str]) -> list[str]:
         if name:
             names.append(os.path.abspath(name[:-1] if name.endswith(".pyc") else name))
     return sorted(set(names))
+
+
+class _Spew:
+    """gunicorn's ``debug.Spew`` as ``--spew`` installs it (no values): prints every line of
+    Python the process executes, as ``module:lineno: source``, to stdout."""
+
+    def __init__(self) -> None:
+        import inspect  # now: inside the trace function it could be half-imported
+
+        self._inspect = inspect
+
+    def __call__(self, frame: Any, event: str, arg: Any) -> "_Spew":
+        if event == "line":
+            lineno = frame.f_lineno
+            if "__file__" in frame.f_globals:
+                filename = frame.f_globals["__file__"] or ""
+                if filename.endswith((".pyc", ".pyo")):
+                    filename = filename[:-1]
+                name = frame.f_globals.get("__name__", "[unknown]")
+                line = linecache.getline(filename, lineno)
+            else:
+                name = "[unknown]"
+                try:
+                    lines, start = self._inspect.getsourcelines(frame)
+                    line = lines[lineno - max(start, 1)]
+                except Exception:  # an exception here would end the tracing for good
+                    line = "Unknown code named [%s].  VM instruction #%d" % (frame.f_code.co_name, frame.f_lasti)
+            print("%s:%s: %s" % (name, lineno, line.rstrip()))
+        return self
+
+
+def spew() -> None:
+    """``--spew`` (gunicorn's ``debug.spew``): trace every line from now on. Installed in the
+    master's main thread, so the workers forked from it inherit it."""
+    sys.settrace(_Spew())

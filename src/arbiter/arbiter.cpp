@@ -67,6 +67,8 @@ int Arbiter::run() {
   }
 }
 
+// gunicorn's Arbiter.start, in its order: the Starting line, the pid file, on_starting, the
+// signal handlers, the listeners, "Listening at", "Using worker" (when_ready follows in run()).
 bool Arbiter::start() {
   pid_ = ::getpid();
   if (const char* parent = std::getenv("GUNICORN_PID")) {  // we are the new master of a USR2
@@ -80,19 +82,30 @@ bool Arbiter::start() {
     return false;
   }
   std::string failure;
-  if (!signals_.open(&failure)) {
-    error("Can't set up signal handling: " + failure);
-    return false;
-  }
   if (!create_pidfile(&failure)) {
     error(failure);
     return false;
+  }
+  if (callbacks_.on_starting) callbacks_.on_starting();
+  if (!signals_.open(&failure)) {
+    error("Can't set up signal handling: " + failure);
+    return abandon_start();
+  }
+  if (listeners_.empty() && callbacks_.create_listeners && !callbacks_.create_listeners(&listeners_, &options_)) {
+    return abandon_start();
   }
   debug("Arbiter booted");
   info("Listening at: " + listener_names() + " (" + std::to_string(pid_) + ")");
   info("Using worker: " + options_.worker_class);
   set_proc_title("master [" + proc_name_ + "]");
   return true;
+}
+
+// A start-up that failed after the pid file was written leaves no pid file behind.
+bool Arbiter::abandon_start() {
+  if (pidfile_) pidfile_->unlink();
+  pidfile_.reset();
+  return false;
 }
 
 void Arbiter::handle_signal(int signal_number) {
@@ -326,6 +339,7 @@ int Arbiter::halt(const std::string& reason, int exit_status) {
   info("Shutting down: " + master_name_);
   if (!reason.empty()) info("Reason: " + reason);
   if (pidfile_) pidfile_->unlink();
+  if (callbacks_.on_exit) callbacks_.on_exit();
   return exit_status;
 }
 

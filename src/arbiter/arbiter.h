@@ -77,6 +77,15 @@ struct Callbacks {
   // WINCH: gunicorn stops the workers only when daemonized. Empty -> "SIGWINCH ignored. Not
   // daemonized".
   std::function<void()> on_winch;
+  // Start-up, in gunicorn's Arbiter.start order: "Starting narwhal", the pid file,
+  // on_starting (the hook), the signal handlers, create_listeners, "Listening at", "Using
+  // worker", when_ready. create_listeners fills `listeners` when it is empty (inherited or
+  // bound sockets) and may set options->systemd / unlink_unix_sockets; false (after logging
+  // why) ends the start-up with exit status 1. on_exit: the last thing halt() does (gunicorn's
+  // on_exit hook). Any may be empty.
+  std::function<void()> on_starting;
+  std::function<bool(std::vector<net::Listener>* listeners, ArbiterOptions* options)> create_listeners;
+  std::function<void()> on_exit;
   // gunicorn's hooks that live in the master loop; any may be empty. when_ready: after start-up
   // (listeners, pid file), before the first workers. pre_fork: before each fork, with the age
   // the new worker will have. nworkers_changed: TTIN/TTOU or a reload set the number of

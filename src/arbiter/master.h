@@ -39,6 +39,7 @@ class Arbiter {
   };
 
   bool start();
+  bool abandon_start();
   void handle_signal(int signal_number);
   // upgrade.cpp
   void reload();

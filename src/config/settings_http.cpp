@@ -126,12 +126,19 @@ void add_http_settings(std::vector<Setting>& rows) {
   });
   rows.push_back(mechanics_flag("permit_obsolete_folding", "--permit-obsolete-folding",
                                 "Permit requests employing obsolete HTTP line folding mechanism.",
-                                "Folding was deprecated by RFC 7230 §3.2.4 and is not sent by "
+                                "Each fold is replaced with one space (RFC 9112 §5.2); the field "
+                                "size limit counts every line of a folded field. A folded "
+                                "Content-Length or Transfer-Encoding is still refused (400), and the "
+                                "connection is closed after a request whose header section has a "
+                                "fold. Folding was deprecated by RFC 7230 §3.2.4 and is not sent by "
                                 "standards-compliant clients. Use with care and only if necessary."));
   rows.push_back(mechanics_flag("strip_header_spaces", "--strip-header-spaces",
                                 "Strip spaces present between the header name and the `:`.",
+                                "Content-Length and Transfer-Encoding are still refused (400) with "
+                                "such whitespace, and the connection is closed after the response. "
                                 "This is known to induce vulnerabilities (request smuggling) and is "
-                                "not compliant with HTTP/1.1. Use with care and only if necessary."));
+                                "not compliant with HTTP/1.1 (RFC 9112 §5.1). Use with care and only "
+                                "if necessary."));
   rows.push_back(mechanics_flag("permit_unconventional_http_method", "--permit-unconventional-http-method",
                                 "Permit HTTP methods not matching conventions, such as IANA "
                                 "registration guidelines.",
@@ -140,8 +147,10 @@ void add_http_settings(std::vector<Setting>& rows) {
                                 "necessary."));
   rows.push_back(mechanics_flag("permit_unconventional_http_version", "--permit-unconventional-http-version",
                                 "Permit HTTP version not matching conventions of 2023.",
-                                "Disables the refusal of likely malformed request lines with HTTP/1 "
-                                "versions other than 1.0 and 1.1. Use with care and only if necessary."));
+                                "Accepts HTTP/1.2 to HTTP/1.9 and processes them as HTTP/1.1 (RFC "
+                                "9110 §2.5) instead of answering 505. Other major versions (HTTP/0.x, "
+                                "HTTP/2 and later) are still answered 505. Use with care and only if "
+                                "necessary."));
   rows.push_back(mechanics_flag("casefold_http_method", "--casefold-http-method",
                                 "Transform received HTTP methods to uppercase.",
                                 "HTTP methods are case sensitive by definition and merely uppercase "
@@ -158,9 +167,13 @@ void add_http_settings(std::vector<Setting>& rows) {
       .validate = validate_comma_list(),
       .short_doc = "A list containing upper-case header field names that the front-end proxy (see "
                    "*forwarded_allow_ips*) sets, to be used in WSGI environment.",
-      .doc = "Has no effect for headers not present in the request. Can transfer `SCRIPT_NAME`, "
-             "`PATH_INFO` and `REMOTE_USER`. Make sure your front-end proxy strips these headers "
-             "from client requests.",
+      .doc = "Has no effect for headers not present in the request. A listed header whose name "
+             "contains `_` reaches the environ (as `HTTP_<NAME>`) only from a peer trusted by "
+             "*forwarded_allow_ips*, whatever *header_map* says; `*` lists every name. A "
+             "`SCRIPT_NAME` header also sets `SCRIPT_NAME` (and is cut off `PATH_INFO`); "
+             "`PATH_INFO` and `REMOTE_USER` headers only appear as `HTTP_PATH_INFO` and "
+             "`HTTP_REMOTE_USER`, as in gunicorn 23. Make sure your front-end proxy strips these "
+             "headers from client requests.",
   });
   rows.push_back({
       .name = "header_map",
@@ -181,9 +194,12 @@ void add_http_settings(std::vector<Setting>& rows) {
   });
   rows.push_back(mechanics_flag("tolerate_dangerous_framing", "--tolerate-dangerous-framing",
                                 "Process requests with both Transfer-Encoding and Content-Length.",
-                                "This is known to induce vulnerabilities (request smuggling), but "
-                                "was tolerated by earlier gunicorn versions. Use with care and only "
-                                "if necessary."));
+                                "Such a request (and one with Transfer-Encoding in HTTP/1.0) is read "
+                                "as chunked; its Content-Length field is removed before the "
+                                "application sees it, and the connection is closed after the "
+                                "response (RFC 9112 §6.1). This is known to induce vulnerabilities "
+                                "(request smuggling); gunicorn 23 removed the setting. Use with care "
+                                "and only if necessary."));
 }
 
 }  // namespace narwhal::config

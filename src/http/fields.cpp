@@ -2,6 +2,7 @@
 #include "http/fields.h"
 
 #include <cstdint>
+#include <vector>
 
 #include "http/chars.h"
 #include "http/uri.h"
@@ -75,13 +76,20 @@ void add_codings(std::string_view value, TransferCodings& tc) {
   });
 }
 
-// RFC 9112 §6.1 / §6.3: the framing rules that stop request smuggling.
+// RFC 9112 §6.1 / §6.3: the framing rules that stop request smuggling. With
+// tolerate_dangerous_framing the two cases §6.1 lets a server process (by Transfer-Encoding
+// alone) are processed, and *close is set: §6.1 then requires closing the connection.
 LineVerdict check_transfer_encoding(const RequestHead& head, const TransferCodings& tc,
-                                    int content_lengths) {
-  if (head.version_minor == 0)  // §6.1: TE in HTTP/1.0 means faulty framing
-    return {400, "Transfer-Encoding in an HTTP/1.0 request"};
-  if (content_lengths > 0)  // §6.1: a server MAY reject CL + TE; it is a smuggling attempt
-    return {400, "Content-Length together with Transfer-Encoding"};
+                                    int content_lengths, bool tolerate, bool* close) {
+  if (head.version_minor == 0) {  // §6.1: TE in HTTP/1.0 means faulty framing
+    if (!tolerate) return {400, "Transfer-Encoding in an HTTP/1.0 request"};
+    *close = true;  // §6.1: "close the connection after processing the message"
+  }
+  if (content_lengths > 0) {  // §6.1: a server MAY reject CL + TE; it is a smuggling attempt
+    if (!tolerate) return {400, "Content-Length together with Transfer-Encoding"};
+    *close = true;  // §6.1: "MAY ... process ... in accordance with the Transfer-Encoding alone.
+                    // Regardless, the server MUST close the connection after responding"
+  }
   if (tc.malformed || tc.count == 0) return {400, "malformed Transfer-Encoding"};
   if (tc.chunked > 1) return {400, "chunked applied more than once"};  // §7: MUST NOT twice
   if (!tc.last_chunked)  // §6.3: final coding not chunked in a request → 400
@@ -124,13 +132,21 @@ void collect(const Header& h, Seen& s, RequestHead& head) {
 
 }  // namespace
 
-const char* parse_field_line(std::string_view line, std::string_view* name,
-                             std::string_view* value) {
+const char* parse_field_line(std::string_view line, bool strip_spaces, std::string_view* name,
+                             std::string_view* value, bool* stripped) {
   const size_t colon = line.find(':');
   if (colon == std::string_view::npos) return "field line without ':'";
   *name = line.substr(0, colon);
   // field-name = token (RFC 9110 §5.1); this also rejects whitespace before the colon, which
-  // RFC 9112 §5.1 says MUST be answered with 400.
+  // RFC 9112 §5.1 says MUST be answered with 400 — unless strip_header_spaces (gunicorn:
+  // name.rstrip(" \t")); the caller decides what a stripped name may be.
+  *stripped = false;
+  if (strip_spaces) {
+    while (!name->empty() && chars::is_ows(name->back())) {
+      name->remove_suffix(1);
+      *stripped = true;
+    }
+  }
   if (name->empty()) return "empty field name";
   if (!chars::all_of(chars::kToken, *name)) return "invalid character in field name";
   *value = chars::trim_ows(line.substr(colon + 1));
@@ -139,13 +155,21 @@ const char* parse_field_line(std::string_view line, std::string_view* name,
   return nullptr;
 }
 
-LineVerdict analyze_head(RequestHead& head, const ParserOptions& options, uint64_t body_limit) {
+bool is_framing_field(std::string_view name) {
+  const Known k = classify(name);
+  return k == Known::ContentLength || k == Known::TransferEncoding;
+}
+
+LineVerdict analyze_head(RequestHead& head, const ParserOptions& options, uint64_t body_limit,
+                         bool must_close) {
   Seen s;
   for (const Header& h : head.headers) collect(h, s, head);
+  // HTTP/1.2–1.9 (permit_unconventional_http_version) have HTTP/1.1 semantics (RFC 9110 §2.5).
+  const bool http11 = head.version_minor >= 1;
 
   // RFC 9112 §3.2: exactly one Host in HTTP/1.1; never more than one; a valid value.
   if (s.hosts > 1) return {400, "duplicate Host"};
-  if (s.hosts == 0 && head.version_minor == 1 && options.require_host) return {400, "missing Host"};
+  if (s.hosts == 0 && http11 && options.require_host) return {400, "missing Host"};
   if (s.hosts == 1 && check_authority(s.host, {.require_host = false}) != nullptr)
     return {400, "invalid Host"};
   // gunicorn policy: Content-Type is a singleton field (RFC 9110 §5.3), a repeat is ambiguous.
@@ -155,10 +179,24 @@ LineVerdict analyze_head(RequestHead& head, const ParserOptions& options, uint64
   // two parsers can disagree about which one counts.
   if (s.content_lengths > 1) return {400, "multiple Content-Length"};
   head.has_content_length = s.content_lengths == 1;
+  bool close = must_close;
   if (s.transfer_encodings > 0) {
-    if (LineVerdict v = check_transfer_encoding(head, s.codings, s.content_lengths); v.status)
+    if (LineVerdict v = check_transfer_encoding(head, s.codings, s.content_lengths,
+                                                options.tolerate_dangerous_framing, &close);
+        v.status)
       return v;
     head.chunked = true;
+    if (head.has_content_length) {
+      // Tolerated CL + TE: the body is chunked (RFC 9112 §6.3 item 3: Transfer-Encoding
+      // overrides Content-Length). The field is removed so that the application never sees a
+      // CONTENT_LENGTH that is not the body's length (§6.3: an intermediary MUST remove it
+      // before forwarding; gunicorn 22 passed it on).
+      std::erase_if(head.headers, [](const Header& h) {
+        return classify(h.name) == Known::ContentLength;
+      });
+      head.has_content_length = false;
+      head.content_length = 0;
+    }
   }
   const bool connect = head.method == "CONNECT";
   // RFC 9110 §9.3.6: CONNECT content has no defined semantics; after the head the
@@ -168,13 +206,15 @@ LineVerdict analyze_head(RequestHead& head, const ParserOptions& options, uint64
   if (head.has_content_length && body_limit != 0 && head.content_length > body_limit)
     return {413, "Content-Length exceeds the body limit"};
 
-  const bool http11 = head.version_minor == 1;
-  // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
-  head.keep_alive = !s.close && (http11 || s.keep_alive);
+  // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive". A
+  // relaxed request is never followed by another on the same connection: whatever an
+  // intermediary made of its framing, no bytes after it are parsed as a request.
+  head.keep_alive = !close && !s.close && (http11 || s.keep_alive);
   // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored.
   head.expect_continue = http11 && s.expect_continue;
-  // RFC 9110 §7.8: Upgrade needs "Connection: upgrade" and is ignored in HTTP/1.0.
-  head.upgrade = connect || (http11 && s.upgrade_field && s.connection_upgrade);
+  // RFC 9110 §7.8: Upgrade needs "Connection: upgrade" and is ignored in HTTP/1.0. A relaxed
+  // request is not switched to another protocol either: it is answered, then closed.
+  head.upgrade = !close && (connect || (http11 && s.upgrade_field && s.connection_upgrade));
   return {};
 }
 

@@ -13,13 +13,19 @@ LineVerdict bad(const char* reason) { return {400, reason}; }
 
 // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3). Well-formed versions other than 1.0
 // and 1.1 get 505 (RFC 9110 §15.6.6); anything else is not a request-line at all → 400.
-LineVerdict parse_version(std::string_view v, RequestLine* out) {
+// permit_unconventional_http_version accepts HTTP/1.2–1.9, which RFC 9110 §2.5 says to process
+// as the highest minor version implemented (1.1: the rest of the parser treats minor ≥ 1 as
+// 1.1). Other major versions stay 505 even then: HTTP/2 and HTTP/3 never send a text
+// request-line (the HTTP/2 preface is the only one) and an HTTP/0.9 request has no version, so
+// such a line has no framing a server could agree on with anyone (docs/http.md).
+LineVerdict parse_version(std::string_view v, const ParserOptions& options, RequestLine* out) {
   if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || v[6] != '.' || v[5] < '0' || v[5] > '9' ||
       v[7] < '0' || v[7] > '9')
     return bad("malformed HTTP version");
   out->version_major = v[5] - '0';
   out->version_minor = v[7] - '0';
-  if (out->version_major != 1 || out->version_minor > 1)
+  if (out->version_major != 1) return {505, "unsupported HTTP version"};
+  if (out->version_minor > 1 && !options.permit_unconventional_http_version)
     return {505, "unsupported HTTP version"};
   return {};
 }
@@ -86,7 +92,8 @@ LineVerdict parse_request_line(char* line, size_t length, const ParserOptions& o
   // ("PRI * HTTP/2.0") is answered 505 rather than 400 for its asterisk-form.
   const size_t sp2 = text.rfind(' ');
   if (sp2 == sp1) return bad("malformed request line");
-  if (LineVerdict v = parse_version(text.substr(sp2 + 1), out); v.status != 0) return v;
+  if (LineVerdict v = parse_version(text.substr(sp2 + 1), options, out); v.status != 0)
+    return v;
 
   out->target = text.substr(sp1 + 1, sp2 - sp1 - 1);
   return check_target(out->method, out->target, out);

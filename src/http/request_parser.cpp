@@ -3,8 +3,10 @@
 // Head bytes (request line + header section) are copied, line by line, into one arena owned by
 // the parser, so head() views survive the caller reusing its read buffer. Views are built only
 // when the head is complete (the arena stops growing then); until that, fields are recorded as
-// offsets. Every check is made at a byte position that does not depend on how the input was
-// split between feed() calls, so results are identical for any split.
+// offsets. An obs-fold (permit_obsolete_folding) is unfolded in place: the continuation line is
+// moved back over the fold, so a field value is always one contiguous span of the arena. Every
+// check is made at a byte position that does not depend on how the input was split between
+// feed() calls, so results are identical for any split.
 #include "http/request_parser.h"
 
 #include <algorithm>
@@ -55,6 +57,13 @@ struct FieldSpan {
   Span name, value;
 };
 
+// The field line an obs-fold would continue (permit_obsolete_folding).
+enum class LastField : uint8_t {
+  None,     // no field line yet in this section: a fold here continues nothing
+  Kept,     // the last entry of `fields` / `trailers`
+  Dropped,  // a field removed by header_map=drop: its continuation lines are dropped too
+};
+
 Span span_in(const std::string& buffer, std::string_view view) {
   return {size_t(view.data() - buffer.data()), view.size()};
 }
@@ -84,6 +93,9 @@ struct RequestParser::Impl {
   std::string trailer_arena;  // trailer section of a chunked body
   size_t line_start = 0;      // offset of the current incomplete line in the active buffer
   size_t field_lines = 0;     // field lines in the current section (limit: limits.fields)
+  LastField last_field = LastField::None;
+  size_t folded_length = 0;   // bytes of the last field's lines, folds included (field limit)
+  bool relaxed_syntax = false;  // the header section needed a relaxation: close after it
   bool method_ended = false;  // a SP was seen in the request line (early method check)
   Span method, target;
   std::vector<FieldSpan> fields, trailers;
@@ -111,7 +123,13 @@ struct RequestParser::Impl {
   Scan scan_lines(const char* data, size_t len, size_t* pos);
   bool method_prefix_ok(const char* p, size_t n);
   Scan on_request_line(size_t start, size_t end);
-  Scan on_field_line(const std::string& buffer, size_t start, size_t end);
+  Scan on_field_line(std::string& buffer, size_t start, size_t end);
+  Scan on_continuation_line(std::string& buffer, size_t start, size_t total);
+  void start_section() {
+    field_lines = 0;
+    last_field = LastField::None;
+    folded_length = 0;
+  }
   ParseResult finish_head();
   void reset();
 };
@@ -212,28 +230,42 @@ Scan RequestParser::Impl::on_request_line(size_t start, size_t end) {
   head.version_minor = line.version_minor;
   head.target_form = line.target_form;
   phase = Phase::Fields;
-  field_lines = 0;
+  start_section();
   return Scan::NeedMore;
 }
 
-Scan RequestParser::Impl::on_field_line(const std::string& buffer, size_t start, size_t end) {
+Scan RequestParser::Impl::on_field_line(std::string& buffer, size_t start, size_t end) {
   const char* line = buffer.data() + start;
   const size_t total = end - start;  // including LF
   if (total == 2 && line[0] == '\r') return Scan::Done;  // empty line ends the section
   // RFC 9112 §2.2: narwhal does not accept a bare LF as a line terminator, and a bare CR
   // elsewhere is rejected as an invalid field character.
   if (total < 2 || line[total - 2] != '\r') return scan_error(400, "line not terminated by CRLF");
-  // RFC 9112 §5.2: obs-fold → 400 (llhttp-style acceptance would change field values).
-  if (chars::is_ows(line[0])) return scan_error(400, "obsolete line folding");
+  if (chars::is_ows(line[0])) return on_continuation_line(buffer, start, total);
   if (++field_lines > limits.fields) return scan_error(431, "too many header fields");
   std::string_view name, value;
-  if (const char* why = parse_field_line({line, total - 2}, &name, &value))
+  bool stripped = false;
+  if (const char* why = parse_field_line({line, total - 2}, options.strip_header_spaces, &name,
+                                         &value, &stripped))
     return scan_error(400, why);
+  if (stripped) {
+    // strip_header_spaces. RFC 9112 §5.1 forbids this whitespace because parsers disagree
+    // about it: an intermediary that ignores "Content-Length :" frames the request otherwise,
+    // and the bytes one of them takes for a body become a request (or another client's request
+    // becomes a body) for the other. So a framing field is still refused, and any other
+    // request is answered and the connection closed.
+    if (is_framing_field(name)) return scan_error(400, "whitespace before ':' in a framing field");
+    if (phase == Phase::Fields) relaxed_syntax = true;
+  }
+  folded_length = total;
   if (name.find('_') != std::string_view::npos) {
     // gunicorn header_map: '_' and '-' both become '_' in a WSGI environ key, so a
     // "Content_Length" could shadow "Content-Length" for the application.
     if (options.header_map == HeaderMap::Refuse) return scan_error(400, "'_' in field name");
-    if (options.header_map == HeaderMap::Drop) return Scan::NeedMore;
+    if (options.header_map == HeaderMap::Drop) {
+      last_field = LastField::Dropped;
+      return Scan::NeedMore;
+    }
   }
   if (phase == Phase::Trailers) {
     if (forbidden_trailer(name)) return scan_error(400, "field not allowed in trailers");
@@ -241,6 +273,44 @@ Scan RequestParser::Impl::on_field_line(const std::string& buffer, size_t start,
   } else {
     fields.push_back({span_in(buffer, name), span_in(buffer, value)});
   }
+  last_field = LastField::Kept;
+  return Scan::NeedMore;
+}
+
+// obs-fold (RFC 9112 §5.2): a field line starting with SP/HTAB continues the previous field's
+// value. Refused (400, which §5.2 allows) unless permit_obsolete_folding; then the fold
+// (OWS CRLF RWS) is replaced with one SP, as §5.2 allows and gunicorn does.
+Scan RequestParser::Impl::on_continuation_line(std::string& buffer, size_t start, size_t total) {
+  if (!options.permit_obsolete_folding) return scan_error(400, "obsolete line folding");
+  // RFC 9112 §2.2: whitespace before the first field line MAY be rejected; it continues nothing.
+  if (last_field == LastField::None)
+    return scan_error(400, "obsolete line folding before any field");
+  // The field-line limit bounds the whole folded field, every line with its CRLF (gunicorn).
+  folded_length += total;
+  if (folded_length > limits.field_line) return scan_error(431, "field line too long");
+  const std::string_view content = chars::trim_ows({buffer.data() + start, total - 2});
+  if (!chars::all_of(chars::kFieldValue, content))
+    return scan_error(400, "invalid character in field value");
+  if (last_field == LastField::Dropped) return Scan::NeedMore;  // part of a dropped field
+  FieldSpan& field = phase == Phase::Trailers ? trailers.back() : fields.back();
+  // A folded Content-Length or Transfer-Encoding is never legitimate, and a parser that does
+  // not unfold reads another value: refused like whitespace before the colon.
+  if (is_framing_field(view_of(buffer, field.name)))
+    return scan_error(400, "obsolete line folding in a framing field");
+  // A parser that takes the continuation for a field of its own ("X: a\r\n Content-Length: 5")
+  // frames the request otherwise: the connection is closed after this request.
+  if (phase == Phase::Fields) relaxed_syntax = true;
+  // The field's value is the last thing in the buffer before its trailing OWS, the CRLF and
+  // this line: move the content back over them.
+  size_t write = field.value.offset + field.value.length;
+  if (!content.empty()) {
+    if (field.value.length > 0) buffer[write++] = ' ';
+    std::memmove(buffer.data() + write, content.data(), content.size());
+    write += content.size();
+    field.value.length = write - field.value.offset;
+  }
+  buffer.resize(write);
+  line_start = write;
   return Scan::NeedMore;
 }
 
@@ -249,7 +319,7 @@ ParseResult RequestParser::Impl::finish_head() {
   head.target = view_of(arena, target);
   for (const FieldSpan& f : fields)
     head.headers.push_back({view_of(arena, f.name), view_of(arena, f.value)});
-  const LineVerdict verdict = analyze_head(head, options, limits.body);
+  const LineVerdict verdict = analyze_head(head, options, limits.body, relaxed_syntax);
   if (verdict.status != 0) return fail(verdict.status, verdict.reason);
   if (head.chunked) {
     chunked.reset(limits.body, limits.field_line);
@@ -285,7 +355,7 @@ ParseResult RequestParser::Impl::feed_chunked(const char* data, size_t len, size
     // Trailers obey the header limits (count and line size), counted separately.
     phase = Phase::Trailers;
     line_start = 0;
-    field_lines = 0;
+    start_section();
   }
   const Scan scan = scan_lines(data, len, &pos);
   *consumed = pos;
@@ -304,7 +374,8 @@ void RequestParser::Impl::reset() {
   reset_buffer(arena);
   reset_buffer(trailer_arena);
   line_start = 0;
-  field_lines = 0;
+  start_section();
+  relaxed_syntax = false;
   method_ended = false;
   fields.clear();
   trailers.clear();

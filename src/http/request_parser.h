@@ -1,5 +1,5 @@
-// Incremental, strict HTTP/1.1 request parser built on llhttp (strict mode) plus the RFC 9112
-// checks llhttp does not make (see docs/http.md). Bytes in, views out; no I/O.
+// Incremental, strict HTTP/1.1 request parser (RFC 9110 / RFC 9112; rules in docs/http.md).
+// Bytes in, views out; no I/O.
 //
 // Usage (one parser per connection, reused for every request on it):
 //   ParseResult r = parser.feed(data, len, &consumed, &body);
@@ -42,11 +42,17 @@ struct ParserOptions {
   bool permit_unconventional_http_method = false;
   bool casefold_http_method = false;
   bool require_host = true;  // RFC 9112 §3.2: HTTP/1.1 request without exactly one Host → 400
+  // gunicorn's relaxations (docs/http.md "Relaxations"); each one that lets a message through
+  // whose framing another parser could read differently also makes keep_alive false.
+  bool permit_obsolete_folding = false;  // unfold obs-fold (RFC 9112 §5.2) instead of 400
+  bool strip_header_spaces = false;      // "Name : v" → "Name" instead of 400 (RFC 9112 §5.1)
+  bool permit_unconventional_http_version = false;  // HTTP/1.2–1.9 as HTTP/1.1 instead of 505
+  bool tolerate_dangerous_framing = false;  // CL + TE, TE in HTTP/1.0: chunked, then close
 };
 
 struct Header {
   std::string_view name;   // as sent (case preserved)
-  std::string_view value;  // leading/trailing SP/HTAB removed
+  std::string_view value;  // leading/trailing SP/HTAB removed; obs-folds unfolded to one SP
 };
 
 struct RequestHead {
@@ -54,10 +60,10 @@ struct RequestHead {
   std::string_view target;  // request-target exactly as sent
   TargetForm target_form = TargetForm::Origin;
   int version_major = 1;
-  int version_minor = 1;
+  int version_minor = 1;         // as sent; 2–9 only with permit_unconventional_http_version
   std::vector<Header> headers;   // in wire order, '_' names handled per header_map
   std::vector<Header> trailers;  // valid once MessageComplete
-  bool keep_alive = true;        // per version + Connection header
+  bool keep_alive = true;        // per version + Connection header; false after a relaxation
   bool chunked = false;
   bool has_content_length = false;
   uint64_t content_length = 0;

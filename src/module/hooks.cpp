@@ -192,7 +192,11 @@ void Hooks::child_exit(pid_t pid, int age) {
 
 void Hooks::add_arbiter_callbacks(arbiter::Callbacks& callbacks) {
   // Always installed (a few calls per fork in the master): a reload may add hooks.
+  // gunicorn's Arbiter.start runs on_starting after the Starting line and the pid file, before
+  // the signal handlers and the listeners; on_exit is the end of Arbiter.halt.
+  callbacks.on_starting = [this] { on_starting(); };
   callbacks.when_ready = [this] { when_ready(); };
+  callbacks.on_exit = [this] { on_exit(); };
   callbacks.pre_fork = [this](int age) {
     if (has(Hook::PreFork) || has(Hook::ChildExit)) pre_fork(age);
   };

@@ -55,8 +55,8 @@ class Hooks {
   void nworkers_changed(int new_value, int old_value);  // old_value < 0: None (first time)
   void pre_fork(int age);
   void child_exit(pid_t pid, int age);
-  // Installs the arbiter callbacks: when_ready, pre_fork, child_exit, nworkers_changed,
-  // pre_exec. `this` must outlive the arbiter. init() may run again (reload) meanwhile.
+  // Installs the arbiter callbacks: on_starting, when_ready, pre_fork, child_exit,
+  // nworkers_changed, pre_exec, on_exit. `this` must outlive the arbiter. init() may run again (reload) meanwhile.
   void add_arbiter_callbacks(arbiter::Callbacks& callbacks);
 
   // In a worker, in this order: begin_worker (creates `worker`, runs post_fork), set_app once

@@ -107,6 +107,8 @@ bool reload_settings(Startup& startup, arbiter::ArbiterOptions* options) {
   }
   startup.cfg = std::move(fresh.cfg);
   startup.app_uri = fresh.app_uri;
+  // gunicorn's BaseApplication.reload: the settings, then --spew again.
+  if (startup.cfg.get_bool("spew") && !install_spew()) PyErr_Clear();
   set_arbiter_options(startup, options);
   // gunicorn: hooks come from the new settings; on_reload(server) runs before the new workers.
   if (startup.hooks.init(startup.cfg, startup.app_uri)) startup.hooks.on_reload();

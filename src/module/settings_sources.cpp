@@ -107,6 +107,13 @@ bool set_environment(const config::Config& cfg) {
   return true;
 }
 
+bool install_spew() {
+  py::Ref args = py::Ref::steal(PyTuple_New(0));
+  if (call_glue("spew", args.get())) return true;
+  print_error(py::format_exception());
+  return false;
+}
+
 bool prepare_python_path(const config::Config& cfg) {
   py::Ref args = py::Ref::steal(Py_BuildValue("(ss)", cfg.get_string("chdir").c_str(),
                                               cfg.get_string("pythonpath").c_str()));
@@ -145,6 +152,10 @@ http::ParserOptions parser_options(const config::Config& cfg) {
                                                    : http::HeaderMap::Drop;
   options.permit_unconventional_http_method = cfg.get_bool("permit_unconventional_http_method");
   options.casefold_http_method = cfg.get_bool("casefold_http_method");
+  options.permit_obsolete_folding = cfg.get_bool("permit_obsolete_folding");
+  options.strip_header_spaces = cfg.get_bool("strip_header_spaces");
+  options.permit_unconventional_http_version = cfg.get_bool("permit_unconventional_http_version");
+  options.tolerate_dangerous_framing = cfg.get_bool("tolerate_dangerous_framing");
   return options;
 }
 

@@ -24,6 +24,7 @@ py::Ref call_glue(const char* function, const std::string& argument);
 int load_settings(const std::vector<std::string>& argv, config::Config& cfg, std::string* app_uri);
 
 bool set_environment(const config::Config& cfg);      // raw_env → os.environ
+bool install_spew();  // --spew: narwhal._glue.spew() (the error is printed on failure)
 bool prepare_python_path(const config::Config& cfg);  // chdir, then pythonpath on sys.path
 bool open_logs(const config::Config& cfg, std::string* error);
 net::ListenOptions listen_options(const config::Config& cfg);

@@ -74,6 +74,17 @@ std::vector<std::string> reload_files(const config::StringList& extra_files) {
   return files;
 }
 
+wsgi::EnvironSettings environ_settings(const config::Config& cfg, const http::ParserOptions& parser) {
+  wsgi::EnvironSettings settings;
+  settings.multiprocess = cfg.get_int("workers") > 1;
+  if (const char* script_name = std::getenv("SCRIPT_NAME")) settings.script_name = script_name;
+  settings.secure_scheme_headers = cfg.get_map("secure_scheme_headers");
+  settings.forwarded_allow_ips = cfg.get_list("forwarded_allow_ips");
+  settings.forwarder_headers = cfg.get_list("forwarder_headers");
+  settings.header_map = parser.header_map;
+  return settings;
+}
+
 // In the worker, after fork: load the app (unless preloaded), then serve.
 int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   const config::Config& cfg = startup.cfg;
@@ -96,19 +107,15 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   hooks.set_app(app.callable.get());
   hooks.install_worker_signals();  // SIGABRT (WORKER TIMEOUT): tracebacks, worker_abort, exit
   app.use_sendfile = cfg.sendfile();
-  wsgi::EnvironSettings environ_settings;
-  environ_settings.multiprocess = cfg.get_int("workers") > 1;
-  if (const char* script_name = std::getenv("SCRIPT_NAME")) environ_settings.script_name = script_name;
-  environ_settings.secure_scheme_headers = cfg.get_map("secure_scheme_headers");
-  environ_settings.forwarded_allow_ips = cfg.get_list("forwarded_allow_ips");
+  workers::SyncWorkerOptions options;
+  options.parser = module::parser_options(cfg);
   py::Ref errors = wsgi::new_error_stream();
-  if (!errors || !app.environ.init(environ_settings, reinterpret_cast<PyObject*>(wsgi::file_wrapper_type()),
-                                   errors.get())) {
+  if (!errors || !app.environ.init(environ_settings(cfg, options.parser),
+                                   reinterpret_cast<PyObject*>(wsgi::file_wrapper_type()), errors.get())) {
     log::logger().error("Exception in worker process\n" + py::format_exception());
     return arbiter::kWorkerBootError;
   }
 
-  workers::SyncWorkerOptions options;
   if (cfg.get_bool("reload")) {
     // reload_engine: inotify (and auto) watch in the C++ loop; poll keeps gunicorn's thread.
     if (cfg.get_string("reload_engine") == "poll") {
@@ -117,7 +124,6 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
       options.watch_files = reload_files(cfg.get_list("reload_extra_files"));
     }
   }
-  options.parser = module::parser_options(cfg);
   options.keepalive_s = static_cast<int>(cfg.get_int("keepalive"));
   options.timeout_s = static_cast<int>(cfg.get_int("timeout"));
   options.graceful_timeout_s = static_cast<int>(cfg.get_int("graceful_timeout"));
@@ -146,29 +152,34 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   return status;
 }
 
-int serve(Startup& startup) {
-  const config::Config& cfg = startup.cfg;
+// gunicorn's sock.create_sockets, called by the arbiter after on_starting: sockets handed over
+// by systemd (LISTEN_FDS) or a parent master (GUNICORN_FD) come first, like gunicorn;
+// otherwise bind what the settings say.
+bool create_listeners(const config::Config& cfg, std::vector<net::Listener>* listeners,
+                      arbiter::ArbiterOptions* options) {
   std::string error;
   net::ListenOptions listen = module::listen_options(cfg);
-  // Sockets handed over by systemd (LISTEN_FDS) or a parent master (GUNICORN_FD) come first,
-  // like gunicorn; otherwise bind what the settings say.
   bool systemd = false;
-  if (!net::inherited_listeners_from_env(listen, &startup.listeners, &systemd, &error)) {
+  if (!net::inherited_listeners_from_env(listen, listeners, &systemd, &error)) {
     log::logger().error(error);
-    return 1;
+    return false;
   }
-  if (startup.listeners.empty()) {
+  if (listeners->empty()) {
     process::ScopedUmask umask(static_cast<mode_t>(cfg.get_int("umask")));  // gunicorn: unix sockets get it
-    if (!net::open_listeners(cfg.get_list("bind"), listen, &startup.listeners, &error)) {
+    if (!net::open_listeners(cfg.get_list("bind"), listen, listeners, &error)) {
       log::logger().error(error);
-      return 1;
+      return false;
     }
-    module::chown_unix_sockets(startup.listeners, cfg);
+    module::chown_unix_sockets(*listeners, cfg);
   }
+  options->unlink_unix_sockets = !systemd && !listen.reuse_port;
+  options->systemd = systemd;
+  return true;
+}
+
+int serve(Startup& startup) {
   arbiter::ArbiterOptions options;
   module::set_arbiter_options(startup, &options);
-  options.unlink_unix_sockets = !systemd && !listen.reuse_port;
-  options.systemd = systemd;
   options.exec_argv = module::reexec_argv(startup.argv);
   options.exec_cwd = startup.start_cwd;
 
@@ -185,10 +196,12 @@ int serve(Startup& startup) {
   callbacks.on_usr1 = [] { log::logger().reopen(); };
   callbacks.reload = [&startup](arbiter::ArbiterOptions* next) { return module::reload_settings(startup, next); };
   callbacks.set_proc_title = process::set_proc_title;
-  startup.hooks.add_arbiter_callbacks(callbacks);  // when_ready, pre_fork, child_exit, nworkers_changed, pre_exec
-  int status = arbiter::run(options, startup.listeners, callbacks);
-  startup.hooks.on_exit();
-  return status;
+  callbacks.create_listeners = [&startup](std::vector<net::Listener>* listeners, arbiter::ArbiterOptions* created) {
+    return create_listeners(startup.cfg, listeners, created);
+  };
+  // on_starting, when_ready, pre_fork, child_exit, nworkers_changed, pre_exec, on_exit
+  startup.hooks.add_arbiter_callbacks(callbacks);
+  return arbiter::run(options, startup.listeners, callbacks);
 }
 
 }  // namespace
@@ -221,6 +234,9 @@ int run_main(const std::vector<std::string>& argv) {
       return 1;
     }
   }
+  // gunicorn's Application.run: --spew installs the trace function before daemonizing; the
+  // workers inherit it through fork.
+  if (cfg.get_bool("spew") && !module::install_spew()) return 1;
   // gunicorn daemonizes before the arbiter exists (no thread, no socket yet); not when started
   // by a parent master (USR2 upgrade), which is daemonized already.
   if (cfg.get_bool("daemon") && !std::getenv("GUNICORN_FD") &&
@@ -232,7 +248,8 @@ int run_main(const std::vector<std::string>& argv) {
     print_error(error);
     return 1;
   }
-  // gunicorn's order: num_workers is set (nworkers_changed), the app preloaded, on_starting.
+  // gunicorn's Arbiter.setup: num_workers is set (nworkers_changed), the app preloaded; then
+  // Arbiter.start (in arbiter::run) logs "Starting", writes the pid file, runs on_starting...
   if (!startup.hooks.init(cfg, startup.app_uri)) return 1;
   startup.hooks.nworkers_changed(static_cast<int>(cfg.get_int("workers")), -1);
   if (cfg.get_bool("preload_app")) {
@@ -243,7 +260,6 @@ int run_main(const std::vector<std::string>& argv) {
     }
     startup.hooks.set_app(startup.preloaded_app.get());
   }
-  startup.hooks.on_starting();
   return serve(startup);
 }
 

@@ -75,7 +75,10 @@ struct ServerAddress {
 class Worker {
  public:
   Worker(arbiter::WorkerContext& context, const SyncWorkerOptions& options, wsgi::Application& app)
-      : context_(context), options_(options), app_(app), input_(64 * 1024) {}
+      : context_(context), options_(options), app_(app), input_(64 * 1024) {
+    underscore_parser_ = options.parser;
+    underscore_parser_.header_map = http::HeaderMap::Dangerous;
+  }
 
   int run();
 
@@ -83,6 +86,7 @@ class Worker {
   void accept_from(size_t listener_index);
   bool serve(Connection* connection);  // false: the connection was closed
   bool serve_request(Connection* connection);  // false = close the connection
+  const http::RequestHead* request_head(Connection* connection);
   void close_connection(Connection* connection);
   void expire(int64_t now);
   void pause_accepting(int64_t until_ms);
@@ -97,6 +101,9 @@ class Worker {
 
   arbiter::WorkerContext& context_;
   const SyncWorkerOptions& options_;
+  // For trusted peers whose '_' field names forwarder_headers may let through (wsgi::Peer).
+  http::ParserOptions underscore_parser_;
+  http::RequestHead forwarded_head_;  // reused by serve_request()
   wsgi::Application& app_;
   net::EventLoop loop_;
   FileWatcher watcher_;
@@ -282,9 +289,11 @@ void Worker::accept_from(size_t listener_index) {
       log::logger().error("accept failed: " + std::string(strerror(-rc)));
       return;
     }
-    auto* connection = new Connection(std::move(socket), options_.parser);
-    connection->peer = app_.environ.make_peer(peer.host, peer.port, server.host, server.port,
-                                              peer.family == AF_UNIX);
+    wsgi::Peer connection_peer = app_.environ.make_peer(peer.host, peer.port, server.host, server.port,
+                                                        peer.family == AF_UNIX);
+    auto* connection = new Connection(
+        std::move(socket), connection_peer.parse_underscore_names ? underscore_parser_ : options_.parser);
+    connection->peer = std::move(connection_peer);
     connection->deadline_ms = arbiter::heartbeat_now_ms() + options_.header_timeout_ms;
     connection->position = connections_.insert(connections_.end(), connection);
     // The request usually arrived with the connection: serve it now, and register with epoll
@@ -406,8 +415,30 @@ void Worker::continue_sending(Connection* connection) {
   }
 }
 
+// The head a request is served with: the parser's, or for forwarder_headers
+// (wsgi::Peer::filter_underscore_names) a copy without the '_' names the list does not allow.
+// Null when such a name is refused (header_map refuse): the 400 is sent, the connection must close.
+const http::RequestHead* Worker::request_head(Connection* connection) {
+  const http::RequestHead& parsed = connection->parser.head();
+  if (!connection->peer.filter_underscore_names) return &parsed;
+  switch (app_.environ.forwarded_head(parsed, connection->peer, &forwarded_head_)) {
+    case wsgi::ForwarderVerdict::Unchanged:
+      return &parsed;
+    case wsgi::ForwarderVerdict::Filtered:
+      return &forwarded_head_;
+    case wsgi::ForwarderVerdict::Refused:
+      break;
+  }
+  std::string response = wsgi::error_response(400, "'_' in field name");
+  struct iovec iov = {response.data(), response.size()};
+  io::write_all(connection->fd.get(), &iov, 1, 1000);
+  return nullptr;
+}
+
 bool Worker::serve_request(Connection* connection) {
   int64_t started = now_us();
+  const http::RequestHead* head = request_head(connection);
+  if (!head) return false;
   ++handled_;
   wsgi::ExchangeOptions exchange_options;
   exchange_options.read_timeout_ms = options_.body_timeout_ms;
@@ -416,6 +447,7 @@ bool Worker::serve_request(Connection* connection) {
   exchange_options.stop_requested = &g_stop_graceful;
   exchange_options.defer_sendfile = true;
   wsgi::Exchange exchange(connection->fd.get(), connection->parser, input_, exchange_options);
+  if (head != &connection->parser.head()) exchange.use_head(head);
   bool last = options_.max_requests > 0 && handled_ >= options_.max_requests;
   wsgi::Framing framing;
   framing.keep_alive = options_.keepalive_s > 0 && !stopping_ && !g_stop_graceful && !last;

@@ -1,6 +1,10 @@
 #include "wsgi/environ.h"
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cstring>
 
 namespace narwhal::wsgi {
 namespace {
@@ -70,12 +74,55 @@ PyObject* method_object(std::string_view method) {
   return latin1(method).release();
 }
 
+bool parse_ip(const std::string& text, int* family, unsigned char* bytes) {
+  if (inet_pton(AF_INET, text.c_str(), bytes) == 1) {
+    *family = AF_INET;
+    return true;
+  }
+  if (inet_pton(AF_INET6, text.c_str(), bytes) == 1) {
+    *family = AF_INET6;
+    return true;
+  }
+  return false;
+}
+
+// "ADDRESS" or "ADDRESS/BITS" (the table's validator has checked the form).
+bool parse_network(const std::string& text, IpNetwork* network) {
+  const size_t slash = text.find('/');
+  if (!parse_ip(text.substr(0, slash), &network->family, network->bytes)) return false;
+  const int max_bits = network->family == AF_INET ? 32 : 128;
+  network->prefix_bits = max_bits;
+  if (slash == std::string::npos) return true;
+  const std::string bits = text.substr(slash + 1);
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (bits.empty() || bits.size() > 3 || !std::all_of(bits.begin(), bits.end(), digit)) return false;
+  network->prefix_bits = std::stoi(bits);
+  return network->prefix_bits <= max_bits;
+}
+
+bool in_network(const IpNetwork& network, int family, const unsigned char* bytes) {
+  if (family != network.family) return false;
+  const int whole = network.prefix_bits / 8;
+  if (std::memcmp(bytes, network.bytes, static_cast<size_t>(whole)) != 0) return false;
+  const int rest = network.prefix_bits % 8;
+  if (rest == 0) return true;
+  const auto mask = static_cast<unsigned char>(0xFF << (8 - rest));
+  return (bytes[whole] & mask) == (network.bytes[whole] & mask);
+}
+
 }  // namespace
 
 bool EnvironBuilder::init(const EnvironSettings& settings, PyObject* file_wrapper_type, PyObject* errors) {
   settings_ = settings;
   for (auto& [name, value] : settings_.secure_scheme_headers) {
     std::transform(name.begin(), name.end(), name.begin(), upper);
+  }
+  trust_everyone_ = false;
+  trusted_networks_.clear();
+  for (const std::string& allowed : settings_.forwarded_allow_ips) {
+    IpNetwork network;
+    if (allowed == "*") trust_everyone_ = true;
+    else if (parse_network(allowed, &network)) trusted_networks_.push_back(network);
   }
   names();
   template_ = py::Ref::steal(PyDict_New());
@@ -103,12 +150,49 @@ Peer EnvironBuilder::make_peer(const std::string& remote_host, int remote_port,
   if (!is_unix) peer.remote_port = py::Ref::steal(PyUnicode_FromFormat("%d", remote_port));
   peer.server_name = latin1(server_host);
   peer.server_port = is_unix ? latin1("") : py::Ref::steal(PyUnicode_FromFormat("%d", server_port));
-  // gunicorn trusts forwarding headers from unix-socket peers and from forwarded_allow_ips.
-  peer.trusted = is_unix;
-  for (const std::string& allowed : settings_.forwarded_allow_ips) {
-    if (allowed == "*" || allowed == remote_host) peer.trusted = true;
+  // gunicorn trusts forwarding headers from unix-socket peers and from forwarded_allow_ips
+  // (addresses, and since gunicorn 24.1 CIDR networks).
+  peer.trusted = is_unix || trust_everyone_;
+  int family = 0;
+  unsigned char bytes[16];
+  if (!peer.trusted && !trusted_networks_.empty() && parse_ip(remote_host, &family, bytes)) {
+    peer.trusted = std::any_of(trusted_networks_.begin(), trusted_networks_.end(),
+                               [&](const IpNetwork& network) { return in_network(network, family, bytes); });
+  }
+  if (peer.trusted && settings_.header_map != http::HeaderMap::Dangerous && !settings_.forwarder_headers.empty()) {
+    peer.parse_underscore_names = true;
+    peer.filter_underscore_names =
+        std::find(settings_.forwarder_headers.begin(), settings_.forwarder_headers.end(), "*") ==
+        settings_.forwarder_headers.end();
   }
   return peer;
+}
+
+// gunicorn: `name.upper() in forwarder_headers` (the list's entries are compared as written).
+bool EnvironBuilder::forwarder_listed(std::string_view name) const {
+  for (const std::string& listed : settings_.forwarder_headers) {
+    if (listed.size() == name.size() &&
+        std::equal(name.begin(), name.end(), listed.begin(), [](char x, char y) { return upper(x) == y; })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+ForwarderVerdict EnvironBuilder::forwarded_head(const http::RequestHead& head, const Peer& peer,
+                                                http::RequestHead* filtered) const {
+  if (!peer.filter_underscore_names) return ForwarderVerdict::Unchanged;
+  auto unlisted = [this](const http::Header& header) {
+    return header.name.find('_') != std::string_view::npos && !forwarder_listed(header.name);
+  };
+  if (std::none_of(head.headers.begin(), head.headers.end(), unlisted)) return ForwarderVerdict::Unchanged;
+  if (settings_.header_map == http::HeaderMap::Refuse) return ForwarderVerdict::Refused;
+  *filtered = head;
+  filtered->headers.clear();
+  for (const http::Header& header : head.headers) {
+    if (!unlisted(header)) filtered->headers.push_back(header);
+  }
+  return ForwarderVerdict::Filtered;
 }
 
 py::Ref EnvironBuilder::header_key(std::string_view name) {
@@ -145,16 +229,7 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
   PyObject* environ = environ_ref.get();
 
   http::TargetParts target = http::split_target(head.target);
-  std::string_view path = target.path;
-  const std::string& script_name = settings_.script_name;
-  if (!script_name.empty() && path.substr(0, script_name.size()) == script_name) {
-    path.remove_prefix(script_name.size());
-  }
-  scratch_.clear();
-  http::percent_decode(path, scratch_);
-
   bool ok = set_item(environ, n.request_method, py::Ref::steal(method_object(head.method))) &&
-            set_item(environ, n.path_info, latin1(scratch_)) &&
             set_item(environ, n.query_string, latin1(target.query)) &&
             set_item(environ, n.raw_uri, latin1(head.target)) &&
             set_item(environ, n.server_protocol,
@@ -167,7 +242,16 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
   if (!ok) return {};
 
   int scheme = 0;  // 0 = not set by a header, 1 = http, 2 = https
+  // gunicorn (http/wsgi.py create): a SCRIPT_NAME header that got through (forwarder_headers
+  // from a trusted peer, or header_map dangerous) replaces $SCRIPT_NAME; the last one wins, and
+  // it is still mapped to HTTP_SCRIPT_NAME like any other field.
+  std::string_view script_name = settings_.script_name;
+  bool script_name_from_header = false;
   for (const http::Header& header : head.headers) {
+    if (header.name.size() == 11 && equals_ignore_case(header.name, "script_name")) {
+      script_name = header.value;
+      script_name_from_header = true;
+    }
     py::Ref key;
     if (equals_ignore_case(header.name, "content-type")) key = py::Ref::borrow(n.content_type);
     else if (equals_ignore_case(header.name, "content-length")) key = py::Ref::borrow(n.content_length);
@@ -188,6 +272,17 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
   if (scheme != 0 && !set_item(environ, n.wsgi_url_scheme, py::Ref::borrow(scheme == 2 ? n.https : n.http))) {
     return {};
   }
+
+  // PATH_INFO: the path after SCRIPT_NAME, percent-decoded. gunicorn answers 500 when the path
+  // does not start with SCRIPT_NAME; narwhal leaves PATH_INFO whole (docs/architecture.md).
+  std::string_view path = target.path;
+  if (!script_name.empty() && path.substr(0, script_name.size()) == script_name) {
+    path.remove_prefix(script_name.size());
+  }
+  scratch_.clear();
+  http::percent_decode(path, scratch_);
+  if (!set_item(environ, n.path_info, latin1(scratch_))) return {};
+  if (script_name_from_header && !set_item(environ, n.script_name, latin1(script_name))) return {};
   return environ_ref;
 }
 

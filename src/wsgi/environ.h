@@ -19,6 +19,11 @@ struct EnvironSettings {
   std::string script_name;                                          // SCRIPT_NAME (process env)
   std::vector<std::pair<std::string, std::string>> secure_scheme_headers;  // NAME → value
   std::vector<std::string> forwarded_allow_ips;                     // "*" trusts everyone
+  // gunicorn 23 (http/message.py parse_headers): a field name containing '_' reaches the
+  // environ when the peer is trusted and the upper-cased name is listed here ("*": any name);
+  // otherwise header_map decides (the parser's drop / refuse / dangerous).
+  std::vector<std::string> forwarder_headers;
+  http::HeaderMap header_map = http::HeaderMap::Drop;
   bool is_ssl = false;
 };
 
@@ -30,7 +35,26 @@ struct Peer {
   py::Ref server_port;
   bool is_unix = false;
   bool trusted = false;  // may set wsgi.url_scheme through secure_scheme_headers
+  // Trusted, and forwarder_headers may let names with '_' through that header_map would drop
+  // or refuse: this connection's parser keeps them all (HeaderMap::Dangerous) and each request
+  // goes through EnvironBuilder::forwarded_head, which applies header_map to the unlisted ones.
+  bool parse_underscore_names = false;
+  bool filter_underscore_names = false;  // false when forwarder_headers holds "*"
   std::string remote_text;  // for the access log
+};
+
+// What forwarded_head decided for a request.
+enum class ForwarderVerdict {
+  Unchanged,  // use the parser's head as it is
+  Filtered,   // use *filtered: the unlisted '_' names were dropped (header_map drop)
+  Refused,    // an unlisted '_' name with header_map refuse: answer 400
+};
+
+// An address or CIDR network of forwarded_allow_ips ("192.168.1.1", "10.0.0.0/8", "::1").
+struct IpNetwork {
+  int family = 0;  // AF_INET or AF_INET6
+  unsigned char bytes[16] = {};
+  int prefix_bits = 0;
 };
 
 struct StringHash {
@@ -44,16 +68,24 @@ class EnvironBuilder {
   Peer make_peer(const std::string& remote_host, int remote_port, const std::string& server_host,
                  int server_port, bool is_unix) const;
 
+  // For a peer with parse_underscore_names: the verdict on the '_' names of `head` that
+  // forwarder_headers does not list (see EnvironSettings::forwarder_headers).
+  ForwarderVerdict forwarded_head(const http::RequestHead& head, const Peer& peer,
+                                  http::RequestHead* filtered) const;
+
   // Returns a new environ, or null with *error_reason set when the request must get a 400
   // (contradicting secure scheme headers), or null with a Python error set.
   py::Ref build(const http::RequestHead& head, const Peer& peer, PyObject* input,
                 std::string* error_reason);
 
  private:
+  bool forwarder_listed(std::string_view name) const;
   py::Ref header_key(std::string_view name);
   bool add_header(PyObject* environ, PyObject* key, std::string_view value);
 
   EnvironSettings settings_;
+  bool trust_everyone_ = false;           // "*" in forwarded_allow_ips
+  std::vector<IpNetwork> trusted_networks_;  // the rest of forwarded_allow_ips
   py::Ref template_;
   std::unordered_map<std::string, py::Ref, StringHash, std::equal_to<>> header_keys_;  // raw header name → "HTTP_..." key
   std::string scratch_;

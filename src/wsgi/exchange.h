@@ -52,7 +52,10 @@ class Exchange {
   Exchange(int fd, http::RequestParser& parser, ReadBuffer& input, const ExchangeOptions& options);
 
   int fd() const { return fd_; }
-  const http::RequestHead& head() const { return parser_.head(); }
+  const http::RequestHead& head() const { return head_override_ ? *head_override_ : parser_.head(); }
+  // Serve `head` instead of the parser's (a copy without some fields: forwarder_headers);
+  // it must outlive the exchange.
+  void use_head(const http::RequestHead* head) { head_override_ = head; }
 
   // ---- request body ----
   // Blocks until `want` decoded bytes are available, the body ended, or an error. false = error.
@@ -99,6 +102,7 @@ class Exchange {
 
   int fd_;
   http::RequestParser& parser_;
+  const http::RequestHead* head_override_ = nullptr;
   ReadBuffer& input_;
   ExchangeOptions options_;
 

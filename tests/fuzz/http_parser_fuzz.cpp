@@ -33,6 +33,8 @@ ParserOptions options_from(uint8_t flags) {
   o.casefold_http_method = flags & 8;
   o.require_host = !(flags & 16);
   if (flags & 32) o.limits = {64, 8, 64, 32};
+  o.permit_obsolete_folding = o.strip_header_spaces = flags & 64;  // the relaxations, in pairs
+  o.permit_unconventional_http_version = o.tolerate_dangerous_framing = flags & 128;
   return o;
 }
 

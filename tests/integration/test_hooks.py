@@ -7,7 +7,9 @@ import signal
 import textwrap
 import time
 
-from harness import APPS_DIR, wait_until
+import pytest
+
+from harness import APPS_DIR, free_port, wait_until
 
 # Every hook appends one JSON line to EVENTS: [hook name, pid, details...].
 HOOKS_CONFIG = '''
@@ -142,6 +144,79 @@ def test_hooks_order_with_preload(server_factory, tmp_path):
                                 "post_fork", "post_worker_init"]
     assert found[1] == ["import", srv.pid]  # preloaded: in the master, before on_starting
     assert found[6] == ["post_worker_init", worker, worker, True, True]
+
+
+# gunicorn's Arbiter.start: "Starting" → pid file → on_starting → signals → listeners →
+# "Listening at" → "Using worker" → when_ready; a preloaded app (Arbiter.setup) comes first.
+ORDER_CONFIG = '''
+import os, socket
+
+def state():
+    probe = socket.socket()
+    probe.settimeout(1)
+    try:
+        listening = probe.connect_ex(("127.0.0.1", {port})) == 0
+    finally:
+        probe.close()
+    return "pidfile=%s listening=%s" % (os.path.exists({pidfile!r}), listening)
+
+def on_starting(server):
+    server.log.info("order: on_starting %s", state())
+
+def when_ready(server):
+    server.log.info("order: when_ready %s", state())
+
+def on_exit(server):
+    server.log.info("order: on_exit %s", state())
+'''
+
+ORDER_APP = '''
+import sys
+print("order: app imported", file=sys.stderr, flush=True)
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"ok"]
+'''
+
+
+def start_up_lines(log, needles):
+    lines = log.splitlines()
+    positions = []
+    for needle in needles:
+        found = [i for i, line in enumerate(lines) if needle in line]
+        assert found, "%r not in the log:\n%s" % (needle, log)
+        positions.append(found[0])
+    return [lines[i] for i in positions], positions
+
+
+@pytest.mark.parametrize("preload", [False, True])
+def test_start_up_order_matches_gunicorn(server_factory, tmp_path, preload):
+    port = free_port()
+    pidfile = tmp_path / "narwhal.pid"
+    (tmp_path / "order_conf.py").write_text(ORDER_CONFIG.format(port=port, pidfile=str(pidfile)))
+    (tmp_path / "order_app.py").write_text(ORDER_APP)
+    args = ["-w", "1", "-c", str(tmp_path / "order_conf.py"), "-p", str(pidfile)]
+    srv = server_factory(*(args + (["--preload"] if preload else []) + ["order_app:app"]), cwd=tmp_path,
+                         port=port)
+    assert srv.get("/").text == "ok"
+    log = srv.wait_for_stderr("Booting worker")
+    needles = ["Starting narwhal", "order: on_starting", "Listening at:", "Using worker:",
+               "order: when_ready", "Booting worker"]
+    lines, positions = start_up_lines(log, needles)
+    assert positions == sorted(positions), lines
+    assert "order: on_starting pidfile=True listening=False" in lines[1]
+    assert "order: when_ready pidfile=True listening=True" in lines[4]
+    imported = start_up_lines(log, ["order: app imported"])[1][0]
+    if preload:
+        assert imported < positions[0]  # Arbiter.setup, before Arbiter.start
+    else:
+        assert imported > positions[-1]  # in the worker
+    assert srv.terminate() == 0
+    log = srv.stderr_text()
+    lines, positions = start_up_lines(log, ["Shutting down: Master", "order: on_exit"])
+    assert positions == sorted(positions)
+    assert "pidfile=False listening=False" in lines[1]  # after the pid file and sockets are gone
 
 
 def test_nworkers_changed_on_ttin_ttou(server_factory, tmp_path):

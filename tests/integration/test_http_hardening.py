@@ -599,7 +599,8 @@ def test_corpus_invalid_head_never_reaches_the_app(corpus_servers, case):
         if case["error_phase"] == "head":
             assert resp is not None, "closed without a status"
             assert 400 <= resp.status < 600, resp
-            # (narwhal refuses obs-fold with 400 whatever permit_obsolete_folding says)
+            # (the server runs with default settings: obs-fold is refused with 400 even where the
+            # corpus case was written for permit_obsolete_folding; test_http_relaxations.py covers it)
             if case["expect_status"] == 431 and "permit_obsolete_folding" not in case["settings"]:
                 assert resp.status == 431
             assert conn.is_closed(3.0)

@@ -62,9 +62,6 @@ class ArbiterProcess {
       ::setpgid(0, 0);
       rlimit no_core{0, 0};
       ::setrlimit(RLIMIT_CORE, &no_core);
-      std::vector<net::Listener> listeners;
-      std::string error;
-      if (!net::open_listeners({"127.0.0.1:0"}, 64, false, &listeners, &error)) ::_exit(90);
       Callbacks callbacks;
       callbacks.run_worker = std::move(worker);
       callbacks.log_debug = sink("D");
@@ -74,6 +71,12 @@ class ArbiterProcess {
       callbacks.log_critical = sink("C");
       g_worker_log = callbacks.log_info;
       if (customise) customise(callbacks);
+      // The listener is opened here unless the test lets the arbiter create it.
+      std::vector<net::Listener> listeners;
+      std::string error;
+      if (!callbacks.create_listeners && !net::open_listeners({"127.0.0.1:0"}, 64, false, &listeners, &error)) {
+        ::_exit(90);
+      }
       ::_exit(run(options, listeners, callbacks));
     }
     ::setpgid(pid_, pid_);

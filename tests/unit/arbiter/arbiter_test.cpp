@@ -53,6 +53,69 @@ TEST(Arbiter, SpawnsWorkersAndStopsGracefullyOnTerm) {
   }
 }
 
+// gunicorn's Arbiter.start: Starting line, pid file, on_starting, signals, listeners,
+// "Listening at", "Using worker", when_ready; on_exit is the last thing halt() does.
+TEST(Arbiter, StartsAndHaltsInGunicornsOrder) {
+  ArbiterOptions options = test_options(1);
+  const std::string pidfile = "/tmp/narwhal-arbiter-order-" + std::to_string(::getpid()) + ".pid";
+  options.pidfile = pidfile;
+  ArbiterProcess arbiter(options, heartbeat_worker, [pidfile](Callbacks& callbacks) {
+    auto info = callbacks.log_info;
+    callbacks.on_starting = [info, pidfile] {
+      info(std::string("on_starting pidfile=") + (::access(pidfile.c_str(), F_OK) == 0 ? "yes" : "no"));
+    };
+    callbacks.create_listeners = [info](std::vector<net::Listener>* listeners, ArbiterOptions* created) {
+      info("create_listeners");
+      std::string error;
+      created->unlink_unix_sockets = false;
+      return net::open_listeners({"127.0.0.1:0"}, 64, false, listeners, &error);
+    };
+    callbacks.when_ready = [info] { info("when_ready"); };
+    callbacks.on_exit = [info, pidfile] {
+      info(std::string("on_exit pidfile=") + (::access(pidfile.c_str(), F_OK) == 0 ? "yes" : "no"));
+    };
+  });
+  ASSERT_TRUE(arbiter.wait_for_booted(1));
+  std::vector<std::string> lines;
+  for (const std::string& line : arbiter.lines()) {
+    if (line.rfind("D ", 0) != 0) lines.push_back(line);
+  }
+  ASSERT_GE(lines.size(), 6u);
+  EXPECT_EQ(lines[0], "I Starting narwhal test-1.0");
+  EXPECT_EQ(lines[1], "I on_starting pidfile=yes");
+  EXPECT_EQ(lines[2], "I create_listeners");
+  EXPECT_EQ(lines[3].rfind("I Listening at: http://127.0.0.1:", 0), 0u) << lines[3];
+  EXPECT_EQ(lines[4], "I Using worker: sync");
+  EXPECT_EQ(lines[5], "I when_ready");
+  arbiter.signal(SIGTERM);
+  EXPECT_EQ(arbiter.wait_exit(5000), 0);
+  const std::vector<std::string> after = arbiter.lines();
+  ASSERT_FALSE(after.empty());
+  EXPECT_EQ(after.back(), "I on_exit pidfile=no");
+}
+
+TEST(Arbiter, ListenerFailureEndsTheStartUp) {
+  ArbiterOptions options = test_options(1);
+  const std::string pidfile = "/tmp/narwhal-arbiter-nolisten-" + std::to_string(::getpid()) + ".pid";
+  options.pidfile = pidfile;
+  ArbiterProcess arbiter(options, heartbeat_worker, [](Callbacks& callbacks) {
+    auto info = callbacks.log_info;
+    auto error = callbacks.log_error;
+    callbacks.create_listeners = [error](std::vector<net::Listener>*, ArbiterOptions*) {
+      error("can't bind");
+      return false;
+    };
+    callbacks.when_ready = [info] { info("when_ready"); };
+    callbacks.on_exit = [info] { info("on_exit"); };
+  });
+  EXPECT_EQ(arbiter.wait_exit(5000), 1);
+  EXPECT_TRUE(arbiter.has_line("E can't bind"));
+  EXPECT_FALSE(arbiter.has_line("I when_ready"));
+  EXPECT_FALSE(arbiter.has_line("I on_exit"));  // gunicorn exits from start() without halt()
+  EXPECT_TRUE(arbiter.booted().empty());
+  EXPECT_NE(::access(pidfile.c_str(), F_OK), 0);
+}
+
 TEST(Arbiter, RespawnsAKilledWorker) {
   ArbiterProcess arbiter(test_options(2), heartbeat_worker);
   ASSERT_TRUE(arbiter.wait_for_booted(2));

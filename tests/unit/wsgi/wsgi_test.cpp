@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "base/io.h"
 #include "base/read_buffer.h"
@@ -33,7 +35,8 @@ struct Outcome {
 };
 
 // Defines `app` from `source` and serves `request` through it.
-Outcome serve(const std::string& source, const std::string& request, EnvironSettings settings = {}) {
+Outcome serve(const std::string& source, const std::string& request, EnvironSettings settings = {},
+              http::ParserOptions parser_options = {}) {
   py::Ref globals = py::Ref::steal(PyDict_New());
   PyDict_SetItemString(globals.get(), "__builtins__", PyEval_GetBuiltins());
   py::Ref executed = py::Ref::steal(PyRun_String(source.c_str(), Py_file_input, globals.get(), globals.get()));
@@ -46,7 +49,7 @@ Outcome serve(const std::string& source, const std::string& request, EnvironSett
   EXPECT_EQ(write(client.get(), request.data(), request.size()), static_cast<ssize_t>(request.size()));
   shutdown(client.get(), SHUT_WR);
 
-  http::RequestParser parser{http::ParserOptions{}};
+  http::RequestParser parser{parser_options};
   ReadBuffer input(65536);
   ssize_t n = io::read_some(server.get(), input.write_position(), input.writable());
   EXPECT_GT(n, 0);
@@ -193,6 +196,117 @@ def app(environ, start_response):
             "REQUEST_METHOD=GET;SCRIPT_NAME=/app;PATH_INFO=/caf\xC3\xA9;QUERY_STRING=q=1;"
             "RAW_URI=/app/caf%C3%A9?q=1;SERVER_PROTOCOL=HTTP/1.1;HTTP_ACCEPT=a, b;"
             "CONTENT_TYPE=text/plain;wsgi.url_scheme=https;REMOTE_ADDR=127.0.0.1;under=False");
+}
+
+// gunicorn 23 (http/wsgi.py create): a SCRIPT_NAME header that got through parsing replaces
+// $SCRIPT_NAME and is cut off the path; it is also HTTP_SCRIPT_NAME. PATH_INFO is the path's.
+TEST(Wsgi, ScriptNameHeaderReplacesTheProcessScriptName) {
+  EnvironSettings settings;
+  settings.script_name = "/from-env";
+  http::ParserOptions dangerous;
+  dangerous.header_map = http::HeaderMap::Dangerous;
+  const char* app = R"(
+def app(environ, start_response):
+    keys = ["SCRIPT_NAME", "PATH_INFO", "HTTP_SCRIPT_NAME", "HTTP_PATH_INFO"]
+    start_response("200 OK", [])
+    return [";".join("%s=%s" % (k, environ.get(k)) for k in keys).encode("latin-1")]
+)";
+  Outcome out = serve(app, "GET /app/a%20b HTTP/1.1\r\nHost: x\r\nScript_Name: /app\r\nPATH_INFO: /p\r\n\r\n",
+                      settings, dangerous);
+  EXPECT_EQ(body_of(out.response), "SCRIPT_NAME=/app;PATH_INFO=/a b;HTTP_SCRIPT_NAME=/app;HTTP_PATH_INFO=/p");
+  // Not a prefix of the path: gunicorn answers 500, narwhal keeps PATH_INFO whole.
+  out = serve(app, "GET /other HTTP/1.1\r\nHost: x\r\nSCRIPT_NAME: /app\r\n\r\n", settings, dangerous);
+  EXPECT_EQ(body_of(out.response), "SCRIPT_NAME=/app;PATH_INFO=/other;HTTP_SCRIPT_NAME=/app;HTTP_PATH_INFO=None");
+  out = serve(app, "GET /from-env/x HTTP/1.1\r\nHost: x\r\n\r\n", settings, dangerous);
+  EXPECT_EQ(body_of(out.response), "SCRIPT_NAME=/from-env;PATH_INFO=/x;HTTP_SCRIPT_NAME=None;HTTP_PATH_INFO=None");
+}
+
+// The head parsed with HeaderMap::Dangerous for `peer`, then forwarded_head.
+ForwarderVerdict forwarded(EnvironBuilder& builder, const Peer& peer, const std::string& request,
+                           std::vector<std::string>* names) {
+  http::ParserOptions options;
+  options.header_map = http::HeaderMap::Dangerous;
+  http::RequestParser parser{options};
+  size_t consumed = 0;
+  EXPECT_EQ(parser.feed(request.data(), request.size(), &consumed, nullptr), http::ParseResult::HeadComplete);
+  http::RequestHead filtered;
+  ForwarderVerdict verdict = builder.forwarded_head(parser.head(), peer, &filtered);
+  const http::RequestHead& head = verdict == ForwarderVerdict::Filtered ? filtered : parser.head();
+  names->clear();
+  for (const http::Header& header : head.headers) names->emplace_back(header.name);
+  return verdict;
+}
+
+TEST(Wsgi, ForwarderHeadersFollowGunicorn23) {
+  py::Ref errors = new_error_stream();
+  auto builder_for = [&](http::HeaderMap header_map, std::vector<std::string> forwarder) {
+    EnvironSettings settings;
+    settings.forwarded_allow_ips = {"127.0.0.1"};
+    settings.forwarder_headers = std::move(forwarder);
+    settings.header_map = header_map;
+    auto builder = std::make_unique<EnvironBuilder>();
+    EXPECT_TRUE(builder->init(settings, reinterpret_cast<PyObject*>(file_wrapper_type()), errors.get()));
+    return builder;
+  };
+  auto drop = builder_for(http::HeaderMap::Drop, {"SCRIPT_NAME", "PATH_INFO"});
+  Peer trusted = drop->make_peer("127.0.0.1", 1, "127.0.0.1", 80, false);
+  Peer untrusted = drop->make_peer("10.0.0.1", 1, "127.0.0.1", 80, false);
+  Peer unix_peer = drop->make_peer("", 0, "/tmp/s", 0, true);
+  EXPECT_TRUE(trusted.parse_underscore_names && trusted.filter_underscore_names);
+  EXPECT_FALSE(untrusted.parse_underscore_names || untrusted.filter_underscore_names);
+  EXPECT_TRUE(unix_peer.parse_underscore_names);  // gunicorn trusts non-TCP peers
+
+  const std::string request =
+      "GET / HTTP/1.1\r\nHost: x\r\nscript_name: /a\r\nX_Other: 1\r\nPATH_INFO: /p\r\nRemote_User: u\r\n\r\n";
+  std::vector<std::string> names;
+  EXPECT_EQ(forwarded(*drop, trusted, request, &names), ForwarderVerdict::Filtered);
+  EXPECT_EQ(names, (std::vector<std::string>{"Host", "script_name", "PATH_INFO"}));
+  EXPECT_EQ(forwarded(*drop, trusted, "GET / HTTP/1.1\r\nHost: x\r\nSCRIPT_NAME: /a\r\n\r\n", &names),
+            ForwarderVerdict::Unchanged);
+  EXPECT_EQ(forwarded(*drop, untrusted, request, &names), ForwarderVerdict::Unchanged);  // parsed with drop
+
+  auto refuse = builder_for(http::HeaderMap::Refuse, {"SCRIPT_NAME", "PATH_INFO"});
+  Peer refusing = refuse->make_peer("127.0.0.1", 1, "127.0.0.1", 80, false);
+  EXPECT_EQ(forwarded(*refuse, refusing, request, &names), ForwarderVerdict::Refused);
+  EXPECT_EQ(forwarded(*refuse, refusing, "GET / HTTP/1.1\r\nHost: x\r\nPath_Info: /p\r\n\r\n", &names),
+            ForwarderVerdict::Unchanged);
+
+  auto any = builder_for(http::HeaderMap::Drop, {"*"});
+  Peer everything = any->make_peer("127.0.0.1", 1, "127.0.0.1", 80, false);
+  EXPECT_TRUE(everything.parse_underscore_names);
+  EXPECT_FALSE(everything.filter_underscore_names);
+
+  // Entries are compared as written, with the upper-cased field name (gunicorn: name.upper()).
+  auto lower = builder_for(http::HeaderMap::Drop, {"script_name"});
+  Peer lower_peer = lower->make_peer("127.0.0.1", 1, "127.0.0.1", 80, false);
+  EXPECT_EQ(forwarded(*lower, lower_peer, "GET / HTTP/1.1\r\nHost: x\r\nSCRIPT_NAME: /a\r\n\r\n", &names),
+            ForwarderVerdict::Filtered);
+  EXPECT_EQ(names, (std::vector<std::string>{"Host"}));
+
+  auto dangerous = builder_for(http::HeaderMap::Dangerous, {"SCRIPT_NAME"});
+  EXPECT_FALSE(dangerous->make_peer("127.0.0.1", 1, "127.0.0.1", 80, false).parse_underscore_names);
+  auto none = builder_for(http::HeaderMap::Drop, {});
+  EXPECT_FALSE(none->make_peer("127.0.0.1", 1, "127.0.0.1", 80, false).parse_underscore_names);
+}
+
+TEST(Wsgi, ForwardedAllowIpsTakesAddressesAndNetworks) {
+  py::Ref errors = new_error_stream();
+  EnvironSettings settings;
+  settings.forwarded_allow_ips = {"10.0.0.0/8", "0:0::1", "192.168.1.7", "172.16.0.0/12", "fd00::/8"};
+  EnvironBuilder builder;
+  ASSERT_TRUE(builder.init(settings, reinterpret_cast<PyObject*>(file_wrapper_type()), errors.get()));
+  auto trusted = [&](const char* host) { return builder.make_peer(host, 1, "127.0.0.1", 80, false).trusted; };
+  EXPECT_TRUE(trusted("10.2.3.4"));
+  EXPECT_FALSE(trusted("11.0.0.1"));
+  EXPECT_TRUE(trusted("::1"));
+  EXPECT_TRUE(trusted("192.168.1.7"));
+  EXPECT_FALSE(trusted("192.168.1.8"));
+  EXPECT_TRUE(trusted("172.31.255.255"));
+  EXPECT_FALSE(trusted("172.32.0.0"));
+  EXPECT_TRUE(trusted("fd12:3456::1"));
+  EXPECT_FALSE(trusted("fe80::1"));
+  EXPECT_FALSE(trusted("127.0.0.1"));
+  EXPECT_TRUE(builder.make_peer("", 0, "/tmp/s", 0, true).trusted);
 }
 
 TEST(Wsgi, ContradictorySchemeHeadersAreA400) {
