@@ -301,14 +301,15 @@ def load_average():
 
 
 # ---------------------------------------------------------------------------------------------
-# What an idle benchmark core does. This machine is a VM whose kernel command line sets
+# What an idle client core does. This machine is a VM whose kernel command line sets
 # haltpoll.guest_halt_poll_ns=0: an idle vCPU halts at once, and waking it (an IPI, i.e. a VM exit)
 # costs the *waking* process ≈14 µs. In a keep-alive run where wrk idles between responses (Flask:
-# wrk 20% busy) every response then pays that inside its writev (perf: 20% of narwhal's worker time
-# in sock_def_readable → waking wrk), for every server alike. "poll" sets the cores' PM QoS resume
-# latency to 0 (sysfs pm_qos_resume_latency_us = "n/a"), so cpuidle picks its POLL state and a
-# wake-up is a memory write, as on bare metal or with guest halt-polling; "halt" leaves the
-# machine's default. Values are restored after the run.
+# wrk 20% busy) every response then pays that inside the server's writev (perf: 20% of narwhal's
+# worker time in sock_def_readable → waking wrk), for every server alike: the load generator's
+# idleness is charged to the server under test. "poll" sets the *client* cores' PM QoS resume
+# latency to 0 (sysfs pm_qos_resume_latency_us = "n/a"), so cpuidle picks its POLL state there and
+# waking wrk is a memory write, as with guest halt-polling or on bare metal; server cores keep the
+# machine's default. "halt" leaves every core at the default. Values are restored after the run.
 
 def cpu_qos_path(cpu):
     return f"/sys/devices/system/cpu/cpu{cpu}/power/pm_qos_resume_latency_us"
@@ -317,15 +318,16 @@ def cpu_qos_path(cpu):
 SAVED_QOS = {}
 
 
-def set_idle_mode(mode, cpus="0,1"):
-    """Applies "poll" or "halt" to the given cores; returns what is in effect ("poll", "halt", or
-    "halt (…why poll could not be set)")."""
-    wanted = "n/a" if mode == "poll" else "0"
+def set_idle_mode(mode, client_cpus):
+    """Applies "poll" (client cores poll, the others keep their original setting) or "halt" (all
+    original); returns what is in effect: "poll", "halt" or "halt (…why poll could not be set)"."""
+    clients = set(client_cpus.split(","))
     try:
-        for cpu in cpus.split(","):
+        for cpu in range(os.cpu_count() or 1):
             path = cpu_qos_path(cpu)
             if path not in SAVED_QOS:
                 SAVED_QOS[path] = open(path).read().strip()
+            wanted = "n/a" if mode == "poll" and str(cpu) in clients else SAVED_QOS[path]
             with open(path, "w") as f:
                 f.write(wanted)
     except OSError as error:
@@ -348,7 +350,7 @@ def restore_idle_mode():
 def measure(ctx, workload, server_name, argv, *, path="/", close=False, script=None, connections=50,
             server_cpus=None, client_cpus=None, threads=1, ready_path="/", label=None, idle=None):
     args = ctx["args"]
-    idle_mode = set_idle_mode(idle or args.idle_mode)
+    idle_mode = set_idle_mode(idle or args.idle_mode, client_cpus)
     server_cpus = server_cpus or args.server_cpu
     client_cpus = client_cpus or args.client_cpu
     port = ctx["next_port"]
@@ -521,7 +523,7 @@ def workload_idle(ctx):
         ctx["next_port"] += 1
         log(f"== idle-{args.idle} / {name} on :{port} (load {load_average():.2f})")
         row = {"workload": f"idle-{args.idle}", "server": name, "load": load_average(),
-               "idle_mode": set_idle_mode(args.idle_mode)}
+               "idle_mode": set_idle_mode(args.idle_mode, args.client_cpu)}
         try:
             server = Server(name, candidates[name](port), port, ctx, args.server_cpu)
         except RuntimeError as error:
@@ -749,9 +751,9 @@ def report(ctx, results, started, finished):
         "server µs/req = utime+stime of the whole server tree over the runs ÷ requests; wrk µs/req = wrk's own "
         "rusage; busy = CPU ÷ wall time (100% = one core saturated); RSS = VmRSS, idle = after start-up "
         "(one readiness request), after = at the end of the runs",
-        f"- idle cores: {args.idle_mode} (rows that differ say so) — `poll` sets both cores' PM QoS resume latency to 0 "
-        "(sysfs `pm_qos_resume_latency_us` = n/a), so an idle core polls instead of halting and waking wrk or a "
-        "server costs no VM exit; `halt` is this VM's default (`haltpoll.guest_halt_poll_ns=0`). See bench/README.md.",
+        f"- idle client cores: {args.idle_mode} (rows that differ say so) — `poll` sets wrk's cores' PM QoS resume latency "
+        "to 0 (sysfs `pm_qos_resume_latency_us` = n/a), so an idle wrk polls instead of halting and waking it costs the "
+        "server no VM exit; `halt` is this VM's default (`haltpoll.guest_halt_poll_ns=0`). See bench/README.md.",
         f"- command: `{' '.join(['bench/suite.py'] + sys.argv[1:])}`",
         "",
     ]
