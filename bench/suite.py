@@ -350,9 +350,9 @@ def restore_idle_mode():
 def measure(ctx, workload, server_name, argv, *, path="/", close=False, script=None, connections=50,
             server_cpus=None, client_cpus=None, threads=1, ready_path="/", label=None, idle=None):
     args = ctx["args"]
-    idle_mode = set_idle_mode(idle or args.idle_mode, client_cpus)
     server_cpus = server_cpus or args.server_cpu
     client_cpus = client_cpus or args.client_cpu
+    idle_mode = set_idle_mode(idle or args.idle_mode, client_cpus)
     port = ctx["next_port"]
     ctx["next_port"] += 1
     argv = argv(port) if callable(argv) else argv

@@ -14,9 +14,10 @@ namespace narwhal::arbiter {
 int64_t heartbeat_now_ms();
 
 // A worker calls this regularly (at least every timeout/2 seconds).
-inline void beat(std::atomic<int64_t>* slot) {
-  slot->store(heartbeat_now_ms(), std::memory_order_relaxed);
+inline void beat(std::atomic<int64_t>* slot, int64_t now_ms) {
+  slot->store(now_ms, std::memory_order_relaxed);
 }
+inline void beat(std::atomic<int64_t>* slot) { beat(slot, heartbeat_now_ms()); }
 
 class HeartbeatTable {
  public:

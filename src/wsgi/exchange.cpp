@@ -29,7 +29,10 @@ constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
 Exchange::Exchange(int fd, http::RequestParser& parser, ReadBuffer& input,
                    const ExchangeOptions& options)
-    : fd_(fd), parser_(parser), input_(input), options_(options) {}
+    : fd_(fd), parser_(parser), input_(input), options_(options),
+      head_(options.head_storage ? *options.head_storage : own_head_) {
+  head_.clear();  // a reused buffer still holds the previous response's head
+}
 
 // Waits for the socket in slices of at most one second so the heartbeat stays fresh while a
 // slow peer is being served; gives up after the read/write timeout without progress.

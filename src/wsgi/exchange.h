@@ -34,6 +34,9 @@ struct ExchangeOptions {
   // Set (by a signal handler) when the worker must stop: responses framed after that say
   // "Connection: close" even if the request started before it.
   const volatile sig_atomic_t* stop_requested = nullptr;
+  // Where the response head is serialised: a buffer the worker reuses for every exchange, so
+  // a request allocates none (it must not be shared by two live exchanges); null = our own.
+  std::string* head_storage = nullptr;
 };
 
 // How the response body is delimited (RFC 9112 §6.3).
@@ -112,7 +115,8 @@ class Exchange {
   bool continue_sent_ = false;
   std::string body_error_;
 
-  std::string head_;
+  std::string own_head_;
+  std::string& head_;  // options_.head_storage or own_head_
   Framing framing_;
   bool head_sent_ = false;
   bool response_started_ = false;

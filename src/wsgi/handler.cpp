@@ -37,9 +37,25 @@ int send_body(Exchange& exchange, const char* data, size_t size) {
   return exchange.write_body(data, size);
 }
 
+// PEP 3333: the server calls the iterable's close() if it has one. Exact lists and tuples (the
+// usual response) cannot have one; for anything else the lookup does not build the
+// AttributeError a missing attribute would otherwise cost (hasattr() does).
 void call_close(PyObject* result, const Exchange& exchange) {
-  if (!PyObject_HasAttrString(result, "close")) return;
-  py::Ref closed = py::Ref::steal(PyObject_CallMethod(result, "close", nullptr));
+  if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) return;
+  static PyObject* const name = PyUnicode_InternFromString("close");
+  PyObject* method = nullptr;
+#if PY_VERSION_HEX >= 0x030D0000
+  const int found = PyObject_GetOptionalAttr(result, name, &method);
+#else
+  const int found = _PyObject_LookupAttr(result, name, &method);
+#endif
+  if (found == 0) return;
+  if (found < 0) {
+    log_app_error(exchange, "Error looking up close() of the response iterable of");
+    return;
+  }
+  py::Ref bound = py::Ref::steal(method);
+  py::Ref closed = py::Ref::steal(PyObject_CallNoArgs(bound.get()));
   if (!closed) log_app_error(exchange, "Error closing the response iterable of");
 }
 

@@ -227,6 +227,20 @@ def test_iterable_close_called(basic_server):
     assert wait_until(lambda: closed_count(basic_server, token) == 1, 5, message="close()")
 
 
+def test_list_subclass_close_called(basic_server):
+    token = uuid.uuid4().hex
+    resp, _ = get(basic_server, "/closecount?kind=list&token=" + token)
+    assert resp.body == b"part0\npart1\n"
+    assert wait_until(lambda: closed_count(basic_server, token) == 1, 5, message="close()")
+
+
+def test_failing_close_lookup_is_logged(basic_server):
+    resp, _ = get(basic_server, "/closecount?kind=badclose&token=x")
+    assert resp.status == 200 and resp.body == b"part0\npart1\n"
+    basic_server.wait_for_stderr("narwhal-test-close-lookup-failure")
+    assert basic_server.get("/hello", timeout=5).text == "hello"
+
+
 def test_iterable_close_called_on_head(basic_server):
     token = uuid.uuid4().hex
     raw = read_all_until_close(basic_server.port,

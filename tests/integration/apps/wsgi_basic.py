@@ -15,7 +15,7 @@ Routes (dispatch on PATH_INFO):
   /filewrapper[?path=P]  wsgi.file_wrapper over a real file (default: this file)
   /bytesio               wsgi.file_wrapper over io.BytesIO (1 MiB, bytes(range(256))*4096)
   /close                 the app sets "Connection: close"
-  /closecount?token=T[&n=N&delay=S&fail=1&cl=L]
+  /closecount?token=T[&n=N&delay=S&fail=1&cl=L&kind=list|badclose]
                          iterable whose close() is counted under T (optionally slow,
                          raising after the first chunk, or with Content-Length L)
   /closed?token=T        {"count": close() calls seen for T}
@@ -95,6 +95,31 @@ class ClosingIterable:
 
     def close(self):
         CLOSED[self.token] = CLOSED.get(self.token, 0) + 1
+
+
+class ClosingList(list):
+    """A list subclass with close(): the server must still call it (PEP 3333)."""
+
+    def __init__(self, token, items):
+        super().__init__(items)
+        self.token = token
+
+    def close(self):
+        CLOSED[self.token] = CLOSED.get(self.token, 0) + 1
+
+
+class BadCloseIterable:
+    """Looking up close() raises: the server logs it and the response is unharmed."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __iter__(self):
+        return iter(self.items)
+
+    @property
+    def close(self):
+        raise RuntimeError("narwhal-test-close-lookup-failure")
 
 
 def _read_body(environ, mode, n):
@@ -217,6 +242,14 @@ def app(environ, start_response):
 
     if path == "/close":
         return _text(start_response, "closing", extra=[("Connection", "close")])
+
+    if path == "/closecount" and q.get("kind") == "list":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ClosingList(q["token"], [b"part0\n", b"part1\n"])
+
+    if path == "/closecount" and q.get("kind") == "badclose":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return BadCloseIterable([b"part0\n", b"part1\n"])
 
     if path == "/closecount":
         it = ClosingIterable(q["token"], int(q.get("n", "3")), float(q.get("delay", "0")),
