@@ -269,6 +269,16 @@ def build_request(method, path, headers=None, body=b"", version="HTTP/1.1",
     return head.encode("latin-1") + body
 
 
+def raw_request(line, *headers, body=b""):
+    """Exact bytes: a request line, header lines (str or bytes, sent as given), CRLF, body."""
+    if isinstance(line, str):
+        line = line.encode("latin-1")
+    out = line + b"\r\n"
+    for h in headers:
+        out += (h.encode("latin-1") if isinstance(h, str) else h) + b"\r\n"
+    return out + b"\r\n" + body
+
+
 def chunked(*parts, trailers=b""):
     """Encode byte strings as a chunked body."""
     out = b""

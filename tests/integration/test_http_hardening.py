@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rawhttp import IncompleteResponse, RawConnection, build_request, chunked
+from rawhttp import IncompleteResponse, RawConnection, build_request, chunked, raw_request as req
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "gunicorn-requests" / "cases"
 
@@ -75,15 +75,6 @@ def assert_served(server, data, status=200, method="GET"):
 def environ_of(server, data):
     resp = assert_served(server, data)
     return json.loads(resp.body)["env"]
-
-
-def req(line, *headers, body=b""):
-    if isinstance(line, str):
-        line = line.encode("latin-1")
-    out = line + b"\r\n"
-    for h in headers:
-        out += (h.encode("latin-1") if isinstance(h, str) else h) + b"\r\n"
-    return out + b"\r\n" + body
 
 
 @pytest.fixture(scope="module")

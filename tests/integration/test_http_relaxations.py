@@ -11,22 +11,13 @@ import json
 
 import pytest
 
-from rawhttp import IncompleteResponse, chunked
+from rawhttp import IncompleteResponse, chunked, raw_request as req
 
 SMUGGLED = b"GET /count HTTP/1.1\r\nHost: smuggled\r\n\r\n"
 H = b"Host: localhost"
 
 
 # --------------------------------------------------------------------------- helpers
-def req(line, *headers, body=b""):
-    if isinstance(line, str):
-        line = line.encode("latin-1")
-    out = line + b"\r\n"
-    for h in headers:
-        out += (h.encode("latin-1") if isinstance(h, str) else h) + b"\r\n"
-    return out + b"\r\n" + body
-
-
 def app_calls(server):
     with server.raw(timeout=5) as conn:
         conn.send(b"GET /count HTTP/1.0\r\n\r\n")
