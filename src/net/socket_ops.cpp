@@ -7,11 +7,28 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <charconv>
 #include <cstring>
 
 #include "base/io.h"
 
 namespace narwhal::net {
+
+namespace {
+
+// inet_ntop(AF_INET) without its sprintf: once per accepted connection.
+void format_ipv4(const in_addr& address, std::string* out) {
+  const auto* octets = reinterpret_cast<const unsigned char*>(&address.s_addr);
+  char text[INET_ADDRSTRLEN];
+  char* end = text;
+  for (int i = 0; i < 4; ++i) {
+    if (i) *end++ = '.';
+    end = std::to_chars(end, text + sizeof text, octets[i]).ptr;
+  }
+  out->assign(text, static_cast<size_t>(end - text));
+}
+
+}  // namespace
 
 void peer_from_sockaddr(const sockaddr* address, unsigned length, PeerAddress* out) {
   char host[INET6_ADDRSTRLEN] = {};
@@ -21,8 +38,7 @@ void peer_from_sockaddr(const sockaddr* address, unsigned length, PeerAddress* o
   switch (address->sa_family) {
     case AF_INET: {
       const auto* in = reinterpret_cast<const sockaddr_in*>(address);
-      inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-      out->host = host;
+      format_ipv4(in->sin_addr, &out->host);
       out->port = ntohs(in->sin_port);
       break;
     }

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 namespace narwhal::wsgi {
@@ -74,6 +75,12 @@ PyObject* method_object(std::string_view method) {
   return latin1(method).release();
 }
 
+py::Ref decimal(int value) {
+  char text[16];
+  const auto end = std::to_chars(text, text + sizeof text, value).ptr;
+  return latin1(std::string_view(text, static_cast<size_t>(end - text)));
+}
+
 bool parse_ip(const std::string& text, int* family, unsigned char* bytes) {
   if (inet_pton(AF_INET, text.c_str(), bytes) == 1) {
     *family = AF_INET;
@@ -119,6 +126,7 @@ bool EnvironBuilder::init(const EnvironSettings& settings, PyObject* file_wrappe
   }
   trust_everyone_ = false;
   trusted_networks_.clear();
+  servers_.clear();
   for (const std::string& allowed : settings_.forwarded_allow_ips) {
     IpNetwork network;
     if (allowed == "*") trust_everyone_ = true;
@@ -142,14 +150,21 @@ bool EnvironBuilder::init(const EnvironSettings& settings, PyObject* file_wrappe
 }
 
 Peer EnvironBuilder::make_peer(const std::string& remote_host, int remote_port,
-                               const std::string& server_host, int server_port, bool is_unix) const {
+                               const std::string& server_host, int server_port, bool is_unix) {
   Peer peer;
   peer.is_unix = is_unix;
   peer.remote_text = remote_host;
   peer.remote_addr = latin1(remote_host);
-  if (!is_unix) peer.remote_port = py::Ref::steal(PyUnicode_FromFormat("%d", remote_port));
-  peer.server_name = latin1(server_host);
-  peer.server_port = is_unix ? latin1("") : py::Ref::steal(PyUnicode_FromFormat("%d", server_port));
+  if (!is_unix) peer.remote_port = decimal(remote_port);
+  auto server = std::find_if(servers_.begin(), servers_.end(), [&](const ServerStrings& known) {
+    return known.port == server_port && known.host == server_host;
+  });
+  if (server == servers_.end()) {
+    server = servers_.insert(servers_.end(), {server_host, server_port, latin1(server_host),
+                                              is_unix ? latin1("") : decimal(server_port)});
+  }
+  peer.server_name = server->name;
+  peer.server_port = server->port_text;
   // gunicorn trusts forwarding headers from unix-socket peers and from forwarded_allow_ips
   // (addresses, and since gunicorn 24.1 CIDR networks).
   peer.trusted = is_unix || trust_everyone_;

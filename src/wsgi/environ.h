@@ -66,7 +66,7 @@ class EnvironBuilder {
  public:
   bool init(const EnvironSettings& settings, PyObject* file_wrapper_type, PyObject* errors);
   Peer make_peer(const std::string& remote_host, int remote_port, const std::string& server_host,
-                 int server_port, bool is_unix) const;
+                 int server_port, bool is_unix);
 
   // For a peer with parse_underscore_names: the verdict on the '_' names of `head` that
   // forwarder_headers does not list (see EnvironSettings::forwarder_headers).
@@ -89,6 +89,13 @@ class EnvironBuilder {
   py::Ref template_;
   std::unordered_map<std::string, py::Ref, StringHash, std::equal_to<>> header_keys_;  // raw header name → "HTTP_..." key
   std::string scratch_;
+  // SERVER_NAME/SERVER_PORT objects per listener address: made once, not per connection.
+  struct ServerStrings {
+    std::string host;
+    int port;
+    py::Ref name, port_text;
+  };
+  std::vector<ServerStrings> servers_;
 };
 
 }  // namespace narwhal::wsgi

@@ -19,6 +19,24 @@
 namespace narwhal::net {
 namespace {
 
+// The peer address text is formatted by hand for IPv4: it must equal inet_ntop's.
+TEST(PeerFromSockaddr, Ipv4TextMatchesInetNtop) {
+  for (const char* text : {"0.0.0.0", "127.0.0.1", "255.255.255.255", "10.0.200.3", "192.168.1.10"}) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(40001);
+    ASSERT_EQ(inet_pton(AF_INET, text, &address.sin_addr), 1);
+    PeerAddress peer;
+    peer_from_sockaddr(reinterpret_cast<const sockaddr*>(&address), sizeof address, &peer);
+    char expected[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &address.sin_addr, expected, sizeof expected);
+    EXPECT_EQ(peer.host, expected);
+    EXPECT_EQ(peer.host, text);
+    EXPECT_EQ(peer.port, 40001);
+    EXPECT_EQ(peer.family, AF_INET);
+  }
+}
+
 class TempDir {
  public:
   TempDir() {
