@@ -306,3 +306,17 @@ def wait_until(predicate, timeout=5.0, interval=0.05, message="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %ss waiting for %s" % (timeout, message))
         time.sleep(interval)
+
+
+# The smuggling checks of the HTTP suites: a request that must never reach the app, and how many
+# requests wsgi_basic's /count route has seen.
+SMUGGLED = b"GET /count HTTP/1.1\r\nHost: smuggled\r\n\r\n"
+
+
+def app_calls(server):
+    with server.raw(timeout=5) as conn:
+        # HTTP/1.0 without fields: fits every limit a test server may set (e.g. 10-byte fields)
+        conn.send(b"GET /count HTTP/1.0\r\n\r\n")
+        resp = conn.read_response()
+    assert resp.status == 200, resp
+    return int(resp.body)

@@ -15,24 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from harness import SMUGGLED, app_calls
 from rawhttp import IncompleteResponse, RawConnection, build_request, chunked, raw_request as req
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "gunicorn-requests" / "cases"
 
-SMUGGLED = b"GET /count HTTP/1.1\r\nHost: smuggled\r\n\r\n"
 H = b"Host: localhost"
 
 
 # --------------------------------------------------------------------------- helpers
-def app_calls(server):
-    with server.raw(timeout=5) as conn:
-        # HTTP/1.0 without fields: fits every limit a test server may set (e.g. 10-byte fields)
-        conn.send(b"GET /count HTTP/1.0\r\n\r\n")
-        resp = conn.read_response()
-    assert resp.status == 200, resp
-    return int(resp.body)
-
-
 def send_and_read(server, data, method="GET", timeout=5):
     """Send raw bytes; return (response or None, closed_after)."""
     with server.raw(timeout=timeout) as conn:

@@ -11,21 +11,13 @@ import json
 
 import pytest
 
+from harness import SMUGGLED, app_calls
 from rawhttp import IncompleteResponse, chunked, raw_request as req
 
-SMUGGLED = b"GET /count HTTP/1.1\r\nHost: smuggled\r\n\r\n"
 H = b"Host: localhost"
 
 
 # --------------------------------------------------------------------------- helpers
-def app_calls(server):
-    with server.raw(timeout=5) as conn:
-        conn.send(b"GET /count HTTP/1.0\r\n\r\n")
-        resp = conn.read_response()
-    assert resp.status == 200, resp
-    return int(resp.body)
-
-
 def exchange(server, data):
     """Send `data` (a request, possibly with a smuggled one behind it); return the first
     response, whether the server closed the connection after it, and how many times the app
