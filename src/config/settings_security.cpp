@@ -57,6 +57,46 @@ void add_security_settings(std::vector<Setting>& rows) {
              "**Warning:** very high or unlimited values make denial-of-service attacks easier.",
       .cli_value = Setting::CliValue::Int,
   });
+  rows.push_back(Setting{
+      .name = "body_buffer_size",
+      .section = "Security",
+      .flags = {"--body-buffer-size"},
+      .metavar = "INT",
+      .type = Type::Int,
+      .action = Action::Store,
+      .default_value = int64_t{65536},
+      .default_text = "",
+      .validate = validate_pos_int(),
+      .short_doc = "Bytes of a request body the worker reads before calling the app (narwhal only).",
+      .doc = "A request body up to this size is read by the worker's event loop before the "
+             "application is called, so a client trickling a small upload holds no app slot "
+             "(sync) or thread (gthread). Larger bodies stream through `wsgi.input` in the sync "
+             "worker (a stall longer than `body_timeout`, or waiting past `timeout`, ends in 408); "
+             "the gthread worker reads the whole body first, spooling beyond this size to an "
+             "unlinked temporary file in $TMPDIR. Also the most response bytes a slow client may "
+             "leave queued in memory before the writer waits, and the most of an unread body the "
+             "worker discards to keep a connection alive. gunicorn has no such setting.",
+      .cli_value = Setting::CliValue::Int,
+  });
+  rows.push_back(Setting{
+      .name = "head_buffer_limit",
+      .section = "Security",
+      .flags = {"--head-buffer-limit"},
+      .metavar = "INT",
+      .type = Type::Int,
+      .action = Action::Store,
+      .default_value = int64_t{33554432},
+      .default_text = "",
+      .validate = validate_pos_int(),
+      .short_doc = "Bytes all incomplete request heads of a worker may hold together (narwhal only).",
+      .doc = "Each connection may send a head up to *limit_request_fields* × "
+             "*limit_request_field_size* bytes, and a worker holds up to *worker_connections* of "
+             "them. When the heads still arriving hold more than this many bytes together, the "
+             "connections holding the most are answered `431` and closed until the worker is "
+             "under the limit again. gunicorn has no such setting (its sync worker reads one head "
+             "at a time).",
+      .cli_value = Setting::CliValue::Int,
+  });
   rows.push_back({
       .name = "limit_request_body",
       .section = "Security",

@@ -418,4 +418,11 @@ int RequestParser::error_status() const { return impl_->status; }
 std::string_view RequestParser::error_reason() const { return impl_->reason; }
 void RequestParser::next_request() { impl_->reset(); }
 
+size_t RequestParser::buffered_bytes() const {
+  const Impl& impl = *impl_;
+  return impl.arena.capacity() + impl.trailer_arena.capacity() +
+         (impl.fields.capacity() + impl.trailers.capacity()) * sizeof(impl.fields[0]) +
+         (impl.head.headers.capacity() + impl.head.trailers.capacity()) * sizeof(Header);
+}
+
 }  // namespace narwhal::http

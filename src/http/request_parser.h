@@ -97,6 +97,10 @@ class RequestParser {
 
   void next_request();  // after MessageComplete: reset for the next request on the connection
 
+  // Memory the parser holds for the current head (its copy of the head bytes and the field
+  // tables): what a worker counts against its budget for incomplete heads.
+  size_t buffered_bytes() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

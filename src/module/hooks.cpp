@@ -282,20 +282,19 @@ py::Ref Hooks::make_request(const http::RequestHead& head) {
                                             head.version_major, head.version_minor, headers.get()));
 }
 
-void Hooks::pre_request(const http::RequestHead& head) {
-  request_ = make_request(head);
-  request_head_ = &head;
-  if (!request_) {
+py::Ref Hooks::pre_request(const http::RequestHead& head) {
+  py::Ref request = make_request(head);
+  if (!request) {
     log::logger().error("Can't build the pre_request hook's req\n" + py::format_exception());
-    return;
+    return request;
   }
-  call(Hook::PreRequest, PyTuple_Pack(2, worker_.get(), request_.get()));
+  call(Hook::PreRequest, PyTuple_Pack(2, worker_.get(), request.get()));
+  return request;
 }
 
-void Hooks::post_request(const http::RequestHead& head, PyObject* environ, int status) {
-  py::Ref request = request_head_ == &head && request_ ? request_ : make_request(head);
-  request_.reset();
-  request_head_ = nullptr;
+// `request` is pre_request's req (gunicorn passes the same object to both hooks), or null.
+void Hooks::post_request(const http::RequestHead& head, const py::Ref& request_from_pre, PyObject* environ, int status) {
+  py::Ref request = request_from_pre ? request_from_pre : make_request(head);
   py::Ref response = py::Ref::steal(PyObject_CallMethod(module_.get(), "Response", "i", status));
   if (!request || !response) {
     log::logger().error("Can't build the post_request hook's arguments\n" + py::format_exception());
@@ -308,10 +307,10 @@ void Hooks::post_request(const http::RequestHead& head, PyObject* environ, int s
 workers::WorkerHooks Hooks::worker_hooks() {
   workers::WorkerHooks result;
   if (!worker_) return result;
-  if (has(Hook::PreRequest)) result.pre_request = [this](const http::RequestHead& head) { pre_request(head); };
+  if (has(Hook::PreRequest)) result.pre_request = [this](const http::RequestHead& head) { return pre_request(head); };
   if (has(Hook::PostRequest)) {
-    result.post_request = [this](const http::RequestHead& head, PyObject* environ, int status) {
-      post_request(head, environ, status);
+    result.post_request = [this](const http::RequestHead& head, const py::Ref& request, PyObject* environ, int status) {
+      post_request(head, request, environ, status);
     };
   }
   if (has(Hook::WorkerExit)) result.worker_exit = [this] { worker_exit(); };

@@ -77,17 +77,14 @@ class Hooks {
   // Calls the hook with `args` (a new tuple, stolen); logs a raised exception.
   void call(Hook which, PyObject* args);
   py::Ref make_request(const http::RequestHead& head);
-  void pre_request(const http::RequestHead& head);
-  void post_request(const http::RequestHead& head, PyObject* environ, int status);
+  py::Ref pre_request(const http::RequestHead& head);
+  void post_request(const http::RequestHead& head, const py::Ref& request, PyObject* environ, int status);
 
   std::array<py::Ref, static_cast<size_t>(Hook::Count)> hooks_;
   py::Ref module_;  // narwhal._server
   py::Ref server_;
   py::Ref worker_;  // in a worker
   std::map<int, py::Ref> pending_workers_;  // master: by age, from pre_fork until child_exit
-  // The req object built for pre_request, reused by post_request of the same request.
-  const http::RequestHead* request_head_ = nullptr;
-  py::Ref request_;
 };
 
 // narwhal._core.log(level, text) and narwhal._core.reopen_logs(): server.log writes through

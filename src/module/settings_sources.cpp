@@ -75,7 +75,8 @@ void find_config_path(const config::CliResult& cli, std::string* path) {
 }
 
 bool is_sync_worker_class(const std::string& name) {
-  return name == "sync" || name == "gunicorn.workers.sync.SyncWorker" || name == "egg:gunicorn#sync";
+  return name == "sync" || name == "gunicorn.workers.sync.SyncWorker" || name == "egg:gunicorn#sync" ||
+         name == "gthread" || name == "gunicorn.workers.gthread.ThreadWorker" || name == "egg:gunicorn#gthread";
 }
 
 }  // namespace

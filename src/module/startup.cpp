@@ -21,7 +21,7 @@
 #include "net/listener.h"
 #include "python/convert.h"
 #include "python/pyref.h"
-#include "workers/sync_worker.h"
+#include "workers/worker.h"
 #include "wsgi/handler.h"
 #include "wsgi/objects.h"
 
@@ -107,10 +107,17 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   hooks.set_app(app.callable.get());
   hooks.install_worker_signals();  // SIGABRT (WORKER TIMEOUT): tracebacks, worker_abort, exit
   app.use_sendfile = cfg.sendfile();
-  workers::SyncWorkerOptions options;
+  const std::string worker_class = cfg.worker_class_str();
+  const workers::WorkerType type = worker_class == "gthread" || worker_class.ends_with("ThreadWorker") ||
+                                           worker_class == "egg:gunicorn#gthread"
+                                       ? workers::WorkerType::Gthread
+                                       : workers::WorkerType::Sync;
+  workers::WorkerOptions options;
   options.parser = module::parser_options(cfg);
+  wsgi::EnvironSettings environ = environ_settings(cfg, options.parser);
+  environ.multithread = type == workers::WorkerType::Gthread;
   py::Ref errors = wsgi::new_error_stream();
-  if (!errors || !app.environ.init(environ_settings(cfg, options.parser),
+  if (!errors || !app.environ.init(environ,
                                    reinterpret_cast<PyObject*>(wsgi::file_wrapper_type()), errors.get())) {
     log::logger().error("Exception in worker process\n" + py::format_exception());
     return arbiter::kWorkerBootError;
@@ -128,6 +135,9 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   options.timeout_s = static_cast<int>(cfg.get_int("timeout"));
   options.graceful_timeout_s = static_cast<int>(cfg.get_int("graceful_timeout"));
   options.worker_connections = static_cast<int>(cfg.get_int("worker_connections"));
+  options.threads = static_cast<int>(cfg.get_int("threads"));
+  options.body_buffer_size = static_cast<size_t>(cfg.get_int("body_buffer_size"));
+  options.head_buffer_limit = static_cast<size_t>(cfg.get_int("head_buffer_limit"));
   int64_t max_requests = cfg.get_int("max_requests");
   int64_t jitter = cfg.get_int("max_requests_jitter");
   if (max_requests > 0 && jitter > 0) {
@@ -146,7 +156,7 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   options.header_timeout_ms = header_timeout > 0 ? header_timeout * 1000 : int64_t{1} << 40;
   options.body_timeout_ms = seconds_or_timeout("body_timeout");
   options.write_timeout_ms = seconds_or_timeout("write_timeout");
-  int status = workers::run_sync_worker(context, options, app);
+  int status = workers::run_worker(type, context, options, app);
   py::Ref args = py::Ref::steal(PyTuple_New(0));
   if (!call_glue("flush_stdio", args.get())) PyErr_Clear();
   return status;

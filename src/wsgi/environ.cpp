@@ -149,6 +149,22 @@ bool EnvironBuilder::init(const EnvironSettings& settings, PyObject* file_wrappe
          set_item(dict, names().wsgi_url_scheme, py::Ref::borrow(settings.is_ssl ? names().https : names().http));
 }
 
+// gunicorn trusts forwarding headers from unix-socket peers and from forwarded_allow_ips
+// (addresses, and since gunicorn 24.1 CIDR networks).
+bool EnvironBuilder::trusted(const std::string& remote_host, bool is_unix) const {
+  if (is_unix || trust_everyone_) return true;
+  int family = 0;
+  unsigned char bytes[16];
+  if (trusted_networks_.empty() || !parse_ip(remote_host, &family, bytes)) return false;
+  return std::any_of(trusted_networks_.begin(), trusted_networks_.end(),
+                     [&](const IpNetwork& network) { return in_network(network, family, bytes); });
+}
+
+bool EnvironBuilder::parses_underscore_names(const std::string& remote_host, bool is_unix) const {
+  return settings_.header_map != http::HeaderMap::Dangerous && !settings_.forwarder_headers.empty() &&
+         trusted(remote_host, is_unix);
+}
+
 Peer EnvironBuilder::make_peer(const std::string& remote_host, int remote_port,
                                const std::string& server_host, int server_port, bool is_unix) {
   Peer peer;
@@ -165,15 +181,7 @@ Peer EnvironBuilder::make_peer(const std::string& remote_host, int remote_port,
   }
   peer.server_name = server->name;
   peer.server_port = server->port_text;
-  // gunicorn trusts forwarding headers from unix-socket peers and from forwarded_allow_ips
-  // (addresses, and since gunicorn 24.1 CIDR networks).
-  peer.trusted = is_unix || trust_everyone_;
-  int family = 0;
-  unsigned char bytes[16];
-  if (!peer.trusted && !trusted_networks_.empty() && parse_ip(remote_host, &family, bytes)) {
-    peer.trusted = std::any_of(trusted_networks_.begin(), trusted_networks_.end(),
-                               [&](const IpNetwork& network) { return in_network(network, family, bytes); });
-  }
+  peer.trusted = trusted(remote_host, is_unix);
   if (peer.trusted && settings_.header_map != http::HeaderMap::Dangerous && !settings_.forwarder_headers.empty()) {
     peer.parse_underscore_names = true;
     peer.filter_underscore_names =

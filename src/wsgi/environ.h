@@ -67,6 +67,8 @@ class EnvironBuilder {
   bool init(const EnvironSettings& settings, PyObject* file_wrapper_type, PyObject* errors);
   Peer make_peer(const std::string& remote_host, int remote_port, const std::string& server_host,
                  int server_port, bool is_unix);
+  // make_peer(...).parse_underscore_names, without Python (the loop decides the parser at accept).
+  bool parses_underscore_names(const std::string& remote_host, bool is_unix) const;
 
   // For a peer with parse_underscore_names: the verdict on the '_' names of `head` that
   // forwarder_headers does not list (see EnvironSettings::forwarder_headers).
@@ -79,6 +81,7 @@ class EnvironBuilder {
                 std::string* error_reason);
 
  private:
+  bool trusted(const std::string& remote_host, bool is_unix) const;
   bool forwarder_listed(std::string_view name) const;
   py::Ref header_key(std::string_view name);
   bool add_header(PyObject* environ, PyObject* key, std::string_view value);

@@ -7,9 +7,11 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <thread>
 
 #include "base/io.h"
 
@@ -24,8 +26,24 @@ int64_t monotonic_ms() {
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kLastChunk = "0\r\n\r\n";
+// A wait on the client is cut in slices this long, so that end() (the request is over: a
+// thread still inside must give up) and the heartbeat are noticed promptly.
+constexpr int kWaitSliceMs = 200;
+constexpr size_t kSpoolReadSize = 64 * 1024;
+
+class PollWaiter final : public Waiter {
+ public:
+  int wait(int fd, bool for_write, int timeout_ms) override {
+    return for_write ? io::wait_writable(fd, timeout_ms) : io::wait_readable(fd, timeout_ms);
+  }
+};
 
 }  // namespace
+
+Waiter& poll_waiter() {
+  static PollWaiter waiter;
+  return waiter;
+}
 
 Exchange::Exchange(int fd, http::RequestParser& parser, ReadBuffer& input,
                    const ExchangeOptions& options)
@@ -34,21 +52,69 @@ Exchange::Exchange(int fd, http::RequestParser& parser, ReadBuffer& input,
   head_.clear();  // a reused buffer still holds the previous response's head
 }
 
-// Waits for the socket in slices of at most one second so the heartbeat stays fresh while a
-// slow peer is being served; gives up after the read/write timeout without progress.
+void Exchange::preload_body(std::string& body, bool complete) {
+  body_.swap(body);
+  body_position_ = 0;
+  body_complete_ = complete;
+}
+
+void Exchange::preload_body_file(UniqueFd file) {
+  body_file_ = std::move(file);
+  body_complete_ = false;
+}
+
+bool Exchange::may_keep_alive() const {
+  if (stop_requested()) return false;
+  return !(head().expect_continue && !continue_sent_ && !body_complete_);
+}
+
+// Waits for the socket in slices so the heartbeat stays fresh while a slow peer is served and
+// end() is noticed; gives up after the stall timeout without progress, or at the deadline.
 int Exchange::wait(bool for_write) {
-  int64_t deadline = monotonic_ms() + (for_write ? options_.write_timeout_ms : options_.read_timeout_ms);
+  Waiter& waiter = options_.waiter ? *options_.waiter : poll_waiter();
+  int64_t now = monotonic_ms();
+  int64_t deadline = now + (for_write ? options_.write_timeout_ms : options_.read_timeout_ms);
+  if (options_.deadline_ms > 0) deadline = std::min(deadline, options_.deadline_ms);
+  waiting_.store(true, std::memory_order_relaxed);
+  int result;
   for (;;) {
-    if (options_.heartbeat) options_.heartbeat->store(monotonic_ms(), std::memory_order_relaxed);
-    int64_t left = deadline - monotonic_ms();
-    if (left <= 0) return -ETIMEDOUT;
-    int slice = static_cast<int>(std::min<int64_t>(left, 1000));
-    int ready = for_write ? io::wait_writable(fd_, slice) : io::wait_readable(fd_, slice);
-    if (ready != 0) return ready < 0 ? ready : 0;
+    if (ended()) {
+      result = -ECANCELED;
+      break;
+    }
+    if (options_.heartbeat) options_.heartbeat->store(now, std::memory_order_relaxed);
+    int64_t left = deadline - now;
+    if (left <= 0) {
+      result = -ETIMEDOUT;
+      break;
+    }
+    int ready = waiter.wait(fd_, for_write, static_cast<int>(std::min<int64_t>(left, kWaitSliceMs)));
+    if (ready != 0) {
+      result = ready < 0 ? ready : 0;
+      break;
+    }
+    now = monotonic_ms();
   }
+  waiting_.store(false, std::memory_order_relaxed);
+  return result;
 }
 
 bool Exchange::pump() {
+  if (body_file_) {
+    size_t old = body_.size();
+    body_.resize(old + kSpoolReadSize);
+    ssize_t n = io::read_some(body_file_.get(), body_.data() + old, kSpoolReadSize);
+    body_.resize(old + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+    if (n < 0) {
+      body_error_ = "error reading the spooled request body";
+      return false;
+    }
+    if (n == 0) {
+      body_file_.reset();
+      body_complete_ = true;
+    }
+    return true;
+  }
   size_t consumed = 0;
   http::ParseResult result = parser_.feed(input_.data(), input_.size(), &consumed, &body_);
   input_.consume(consumed);
@@ -91,7 +157,12 @@ bool Exchange::pump() {
     }
     int ready = wait(false);
     if (ready == -ETIMEDOUT) {
+      body_timed_out_ = true;
       body_error_ = "timed out reading the request body";
+      return false;
+    }
+    if (ready == -ECANCELED) {
+      body_error_ = "request finished";
       return false;
     }
     if (ready < 0) {
@@ -133,41 +204,54 @@ void Exchange::take(size_t count) {
   }
 }
 
-bool Exchange::discard_rest_of_body(size_t max_bytes) {
-  if (!body_error_.empty()) return false;
-  size_t discarded = 0;
-  // Never send an unrequested 100 Continue just to drain: the client may not have sent a body.
-  if (head().expect_continue && !continue_sent_) continue_sent_ = true;
-  while (!body_complete_) {
-    discarded += available().size();
-    take(available().size());
-    if (discarded > max_bytes) return false;
-    if (head().expect_continue && input_.empty() && !body_complete_) return false;
-    if (!pump()) return false;
-  }
-  take(available().size());
-  return true;
-}
-
-int Exchange::write_iov(struct iovec* iov, int count) {
-  while (count > 0) {
-    ssize_t n = io::writev_some(fd_, iov, count);
-    if (n == io::kWouldBlock) {
-      if (int ready = wait(true); ready != 0) return ready;
-      continue;
-    }
-    if (n < 0) return static_cast<int>(n);
-    io::advance(iov, count, static_cast<size_t>(n));
+// Waits until the queue holds at most output_buffer copied bytes (all: until it is empty).
+int Exchange::drain_output(bool all) {
+  net::OutputQueue& out = *options_.output;
+  while (all ? !out.empty() : out.copied_bytes() > options_.output_buffer) {
+    net::OutputQueue::Flush flushed = out.flush(fd_);
+    if (flushed == net::OutputQueue::Flush::Done) break;
+    if (flushed == net::OutputQueue::Flush::Error) return -EPIPE;
+    if (int ready = wait(true); ready != 0) return ready;
   }
   return 0;
 }
 
-int Exchange::write_raw(std::string_view bytes) {
-  struct iovec iov = {const_cast<char*>(bytes.data()), bytes.size()};
-  return write_iov(&iov, 1);
+int Exchange::write_iov(struct iovec* iov, int count, void* owner) {
+  net::OutputQueue* out = options_.output;
+  if (out && !out->empty() && out->flush(fd_) == net::OutputQueue::Flush::Error) return -EPIPE;
+  if (!out || out->empty()) {
+    while (count > 0) {
+      ssize_t n = io::writev_some(fd_, iov, count);
+      if (n == io::kWouldBlock) {
+        if (out) break;  // the rest goes into the queue
+        if (int ready = wait(true); ready != 0) return ready;
+        continue;
+      }
+      if (n < 0) return static_cast<int>(n);
+      io::advance(iov, count, static_cast<size_t>(n));
+    }
+    if (count == 0) return 0;
+  }
+  for (int i = 0; i < count; ++i) {
+    const char* base = static_cast<const char*>(iov[i].iov_base);
+    if (iov[i].iov_len == 0) continue;
+    if (owner && !owner_kept_) {
+      // The body bytes themselves (or their unsent tail): no copy, the owner keeps them alive.
+      out->push_borrowed(base, iov[i].iov_len, owner);
+      owner_kept_ = true;
+    } else {
+      out->push_copy(std::string_view(base, iov[i].iov_len));
+    }
+  }
+  return out->copied_bytes() > options_.output_buffer ? drain_output(false) : 0;
 }
 
-int Exchange::flush_head_with(const char* data, size_t size) {
+int Exchange::write_raw(std::string_view bytes) {
+  struct iovec iov = {const_cast<char*>(bytes.data()), bytes.size()};
+  return write_iov(&iov, 1, nullptr);
+}
+
+int Exchange::flush_head_with(const char* data, size_t size, void* owner) {
   char chunk_header[24];
   struct iovec iov[4];
   int count = 0;
@@ -187,10 +271,16 @@ int Exchange::flush_head_with(const char* data, size_t size) {
     }
   }
   if (count == 0) return 0;
-  return write_iov(iov, count);
+  if (!owner) return write_iov(iov, count, nullptr);
+  // Only the body element may be borrowed (it is passed alone): the framing around it is copied.
+  int body_index = framing_.chunked ? count - 2 : count - 1;
+  if (int rc = write_iov(iov, body_index, nullptr); rc != 0) return rc;
+  if (int rc = write_iov(&iov[body_index], 1, owner); rc != 0) return rc;
+  return write_iov(&iov[body_index + 1], count - body_index - 1, nullptr);
 }
 
-int Exchange::write_body(const char* data, size_t size) {
+int Exchange::write_body(const char* data, size_t size, void* owner) {
+  owner_kept_ = false;
   if (framing_.no_body) size = 0;
   if (framing_.content_length >= 0) {
     // Never send more than the declared Content-Length (the rest would be a smuggled response).
@@ -199,46 +289,57 @@ int Exchange::write_body(const char* data, size_t size) {
   }
   if (size == 0 && head_sent_) return 0;
   body_sent_ += size;
-  return flush_head_with(data, size);
+  return flush_head_with(data, size, size > 0 ? owner : nullptr);
 }
 
 int Exchange::send_file(int file_fd, off_t offset, uint64_t count) {
-  if (framing_.no_body) return flush_head_with(nullptr, 0);
+  if (framing_.no_body) return flush_head_with(nullptr, 0, nullptr);
   if (framing_.content_length >= 0) {
     uint64_t room = static_cast<uint64_t>(framing_.content_length) - std::min<uint64_t>(body_sent_, framing_.content_length);
     count = std::min(count, room);
   }
   if (framing_.chunked) {
+    if (count == 0) return flush_head_with(nullptr, 0, nullptr);
     char chunk_header[24];
     int n = std::snprintf(chunk_header, sizeof chunk_header, "%llx\r\n", static_cast<unsigned long long>(count));
-    if (count == 0) return flush_head_with(nullptr, 0);
     if (!head_sent_) head_.append(chunk_header, static_cast<size_t>(n));
     else if (int rc = write_raw(std::string_view(chunk_header, static_cast<size_t>(n))); rc != 0) return rc;
   }
   // TCP_CORK while the head and the file go out: full-sized segments instead of one per page
   // of the page cache (TCP_NODELAY is on), like nginx's tcp_nopush. Lifted when the file is
-  // sent (here, or by the worker for a deferred rest).
+  // sent (here, or by the queue for a deferred rest).
   set_cork(fd_, true);
-  if (int rc = flush_head_with(nullptr, 0); rc != 0) return rc;
+  if (int rc = flush_head_with(nullptr, 0, nullptr); rc != 0) return rc;
+  net::OutputQueue* out = options_.output;
   uint64_t left = count;
   while (left > 0) {
+    if (out && !out->empty()) {
+      // Behind queued bytes (or the socket is full): the rest of the file goes to the queue,
+      // finished by the worker's loop; the app slot is free.
+      int copy = fcntl(file_fd, F_DUPFD_CLOEXEC, 0);
+      if (copy < 0) return -errno;
+      out->push_file(UniqueFd(copy), offset, left);
+      out->set_corked(true);
+      body_sent_ += left;
+      if (framing_.chunked) out->push_copy("\r\n");
+      return 0;
+    }
     ssize_t n = io::sendfile_some(fd_, file_fd, &offset, static_cast<size_t>(std::min<uint64_t>(left, 1u << 30)));
     if (n > 0) {
       left -= static_cast<uint64_t>(n);
       body_sent_ += static_cast<uint64_t>(n);
       continue;
     }
-    if (n == 0) break;  // file shorter than expected: framing check will close the connection
+    if (n == 0) break;  // file shorter than expected: the framing check will close the connection
     if (n != io::kWouldBlock) return static_cast<int>(n);
-    if (options_.defer_sendfile && !framing_.chunked) {
+    if (out) {
       int copy = fcntl(file_fd, F_DUPFD_CLOEXEC, 0);
-      if (copy >= 0) {
-        pending_file_.file.reset(copy);
-        pending_file_.offset = offset;
-        pending_file_.remaining = left;
-        body_sent_ += left;
-        return 0;  // still corked: the worker uncorks when the rest is out
-      }
+      if (copy < 0) return -errno;
+      out->push_file(UniqueFd(copy), offset, left);
+      out->set_corked(true);
+      body_sent_ += left;
+      if (framing_.chunked) out->push_copy("\r\n");
+      return 0;
     }
     if (int ready = wait(true); ready != 0) return ready;
   }
@@ -256,17 +357,31 @@ int Exchange::finish() {
   if (framing_.chunked && !framing_.no_body) {
     if (!head_sent_) {
       head_.append(kLastChunk);
-      return flush_head_with(nullptr, 0);
+      return flush_head_with(nullptr, 0, nullptr);
     }
     return write_raw(kLastChunk);
   }
-  return flush_head_with(nullptr, 0);
+  return flush_head_with(nullptr, 0, nullptr);
 }
 
 bool Exchange::body_framing_complete() const {
   if (framing_.no_body || framing_.chunked) return true;
   if (framing_.content_length >= 0) return body_sent_ == static_cast<uint64_t>(framing_.content_length);
   return false;  // close-delimited
+}
+
+bool Exchange::claim() {
+  if (calls_.load(std::memory_order_relaxed) > 0) return false;
+  calls_.fetch_add(1, std::memory_order_acq_rel);
+  return true;
+}
+
+void Exchange::release() { calls_.fetch_sub(1, std::memory_order_acq_rel); }
+
+void Exchange::end() {
+  ended_.store(true, std::memory_order_release);
+  // A thread still inside (a wait) notices within a slice and leaves.
+  while (calls_.load(std::memory_order_acquire) > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 }  // namespace narwhal::wsgi

@@ -1,6 +1,12 @@
-// One request/response on a connection, seen from the I/O side: pulls body bytes through the
-// parser on demand (wsgi.input), and writes the response with the framing decided for it.
-// Knows nothing about Python; callers release the GIL around the blocking calls.
+// One request/response on a connection, seen from the I/O side: hands out the request body
+// (buffered by the worker's loop, or pulled through the parser on demand), and writes the
+// response with the framing decided for it. Knows nothing about Python; callers release the
+// GIL around the blocking calls.
+//
+// Waiting for the socket is pluggable (Waiter): the same exchange runs in the sync worker's
+// app slot, on a gthread pool thread, or on a greenlet. Every wait is bounded twice: by the
+// stall timeout (body_timeout / write_timeout) and by the request's deadline (`timeout` from
+// its start), so no client can hold the app slot longer than `timeout` (issue 10, item 2).
 #pragma once
 
 #include <sys/types.h>
@@ -15,22 +21,32 @@
 #include "base/read_buffer.h"
 #include "base/unique_fd.h"
 #include "http/request_parser.h"
+#include "net/output_queue.h"
 
 namespace narwhal::wsgi {
 
-// The rest of a sendfile response that the worker finishes from its event loop, so a slow
-// reader of a large file does not hold the (sync) worker: see Exchange::send_file.
-struct PendingFile {
-  UniqueFd file;  // a dup of the app's file descriptor: the app may close its file object
-  off_t offset = 0;
-  uint64_t remaining = 0;
+// How an exchange waits for its socket. 1 = ready, 0 = timed out, -errno on error.
+class Waiter {
+ public:
+  virtual ~Waiter() = default;
+  virtual int wait(int fd, bool for_write, int timeout_ms) = 0;
 };
+Waiter& poll_waiter();  // poll(2): a thread that may block (sync app slot, gthread threads)
 
 struct ExchangeOptions {
-  int read_timeout_ms = 30000;                 // longest stall while reading the body
-  int write_timeout_ms = 30000;                // longest stall while writing the response
-  std::atomic<int64_t>* heartbeat = nullptr;   // refreshed while waiting on the peer
-  bool defer_sendfile = false;  // may hand the rest of a file response to the worker's loop
+  int read_timeout_ms = 30000;   // longest stall while reading the body
+  int write_timeout_ms = 30000;  // longest stall while writing the response
+  // CLOCK_MONOTONIC ms after which waiting on the client fails (the request's `timeout`);
+  // 0 = no deadline.
+  int64_t deadline_ms = 0;
+  std::atomic<int64_t>* heartbeat = nullptr;  // refreshed while waiting on the peer (sync)
+  Waiter* waiter = nullptr;                   // null = poll_waiter()
+  // What the socket does not take at once may wait in this queue, finished by the worker's
+  // loop after the exchange (null: every write waits until the socket took it). Copied
+  // bytes beyond output_buffer make the writer wait; borrowed ones (owned by the response)
+  // and files cost no copy and are never waited for.
+  net::OutputQueue* output = nullptr;
+  size_t output_buffer = 1 << 20;
   // Set (by a signal handler) when the worker must stop: responses framed after that say
   // "Connection: close" even if the request started before it.
   const volatile sig_atomic_t* stop_requested = nullptr;
@@ -52,6 +68,8 @@ void set_cork(int fd, bool on);
 
 class Exchange {
  public:
+  // `input` holds bytes read from the socket and not parsed yet (the parser has seen the head;
+  // body bytes the loop already decoded are given with preload_body).
   Exchange(int fd, http::RequestParser& parser, ReadBuffer& input, const ExchangeOptions& options);
 
   int fd() const { return fd_; }
@@ -61,6 +79,11 @@ class Exchange {
   void use_head(const http::RequestHead* head) { head_override_ = head; }
 
   // ---- request body ----
+  // Body bytes the worker's loop decoded before the app was called (swapped in); `complete`
+  // when that is the whole body. A spooled body (larger than the memory buffer) comes as a
+  // file read from its start.
+  void preload_body(std::string& body, bool complete);
+  void preload_body_file(UniqueFd file);
   // Blocks until `want` decoded bytes are available, the body ended, or an error. false = error.
   bool fill(size_t want);
   // Blocks until available() holds a '\n', `limit` bytes, or the body ended. false = error.
@@ -70,10 +93,12 @@ class Exchange {
   bool body_complete() const { return body_complete_; }
   const std::string& body_error() const { return body_error_; }
   // The parser's status (400, 413, …) when the body was refused as malformed, else 0.
-  int body_error_status() const { return body_error_.empty() ? 0 : parser_.error_status(); }
-  // After the response: reads and discards the rest of a small body so the connection can be
-  // reused. false means the connection must be closed.
-  bool discard_rest_of_body(size_t max_bytes);
+  int body_error_status() const { return body_error_.empty() || body_timed_out_ ? 0 : parser_.error_status(); }
+  bool body_timed_out() const { return body_timed_out_; }  // the client stalled (→ 408)
+  // Whether the connection may serve another request after this response: not after a stop
+  // request, nor when the client sent Expect: 100-continue, was never told to continue and
+  // the body is unread (it may or may not send it: RFC 9110 §10.1.1) — issue 10, item 7.
+  bool may_keep_alive() const;
 
   // ---- response ----
   std::string& head_buffer() { return head_; }  // the handler serialises the head here
@@ -86,22 +111,38 @@ class Exchange {
   uint64_t body_bytes_sent() const { return body_sent_; }
 
   // Each returns 0 or -errno (-ETIMEDOUT); on error the connection must be closed.
-  int write_body(const char* data, size_t size);  // sends the head first if still pending
-  // With defer_sendfile, a full socket buffer ends the call with the rest in pending_file()
-  // (non-chunked responses only); the framing then counts the file as sent.
+  // `owner`, when given, keeps `data` alive: if the exchange keeps the bytes queued (see
+  // ExchangeOptions::output) it keeps the owner and owner_kept() is true, else the caller
+  // still owns it.
+  int write_body(const char* data, size_t size, void* owner = nullptr);
+  bool owner_kept() const { return owner_kept_; }
+  // A file range (sendfile). With an output queue, a full socket leaves the rest in the queue.
   int send_file(int file_fd, off_t offset, uint64_t count);
-  PendingFile* pending_file() { return pending_file_.file ? &pending_file_ : nullptr; }
   int finish();  // head if still pending, last-chunk for chunked
   // True when the body written so far matches the declared framing (else: close).
   bool body_framing_complete() const;
 
-  int write_raw(std::string_view bytes);  // e.g. "HTTP/1.1 100 Continue\r\n\r\n" or an error page
+  int write_raw(std::string_view bytes);  // e.g. an error page (waits until written)
+
+  // ---- use from Python (wsgi.input, write()) ----
+  // Calls from Python claim the exchange (GIL held) so that the request cannot end under a
+  // thread that is still inside it (issue 10, item 3). end() — when the request is over —
+  // makes every wait in progress give up, then waits (GIL released by the caller) until no
+  // call is inside.
+  bool claim();    // false: another thread is inside the exchange
+  void release();  // after claim()
+  void end();
+  bool ended() const { return ended_.load(std::memory_order_acquire); }
+  bool in_use() const { return calls_.load(std::memory_order_acquire) > 0; }
+  // The thread waiting on the client right now (for a watchdog that must not count it).
+  bool waiting() const { return waiting_.load(std::memory_order_relaxed); }
 
  private:
   bool pump();  // one step: feed buffered bytes to the parser, or read more from the socket
   int wait(bool for_write);
-  int flush_head_with(const char* data, size_t size);
-  int write_iov(struct iovec* iov, int count);  // all of it, waiting (with heartbeat) as needed
+  int flush_head_with(const char* data, size_t size, void* owner);
+  int write_iov(struct iovec* iov, int count, void* owner);  // owner: of the one iovec given
+  int drain_output(bool all);  // waits until the queue holds at most output_buffer copied bytes
 
   int fd_;
   http::RequestParser& parser_;
@@ -113,6 +154,8 @@ class Exchange {
   size_t body_position_ = 0;
   bool body_complete_ = false;
   bool continue_sent_ = false;
+  bool body_timed_out_ = false;
+  UniqueFd body_file_;  // a spooled body still being read
   std::string body_error_;
 
   std::string own_head_;
@@ -120,8 +163,12 @@ class Exchange {
   Framing framing_;
   bool head_sent_ = false;
   bool response_started_ = false;
+  bool owner_kept_ = false;
   uint64_t body_sent_ = 0;
-  PendingFile pending_file_;
+
+  std::atomic<bool> ended_{false};
+  std::atomic<int> calls_{0};
+  std::atomic<bool> waiting_{false};
 };
 
 }  // namespace narwhal::wsgi

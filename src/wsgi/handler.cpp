@@ -31,10 +31,26 @@ void log_app_error(const Exchange& exchange, std::string_view what) {
   log::logger().error(message);
 }
 
-// Sends data without the GIL; returns 0 or -errno.
-int send_body(Exchange& exchange, const char* data, size_t size) {
-  py::GilRelease nogil;
-  return exchange.write_body(data, size);
+// Sends a bytes object without the GIL; returns 0 or -errno. A reference is held meanwhile
+// (an app thread may change the list it came from); when the exchange keeps the bytes queued
+// for the worker's loop (a client reading slowly), the queue keeps that reference.
+int send_body(Exchange& exchange, PyObject* item) {
+  Py_INCREF(item);
+  int rc;
+  {
+    py::GilRelease nogil;
+    rc = exchange.write_body(PyBytes_AS_STRING(item), static_cast<size_t>(PyBytes_GET_SIZE(item)), item);
+  }
+  if (!exchange.owner_kept()) Py_DECREF(item);
+  return rc;
+}
+
+// The output queue's owners are bytes objects whose reference it was given (send_body). It
+// may drop them on any thread, with or without the GIL.
+void release_queued_bytes(void* owner) {
+  PyGILState_STATE state = PyGILState_Ensure();
+  Py_DECREF(static_cast<PyObject*>(owner));
+  PyGILState_Release(state);
 }
 
 // PEP 3333: the server calls the iterable's close() if it has one. Exact lists and tuples (the
@@ -87,7 +103,7 @@ Step write_item(PyObject* start_response, Exchange& exchange, PyObject* item, in
     }
     if (!prepare_head(start_response, known_length)) return Step::AppError;
   }
-  return send_body(exchange, PyBytes_AS_STRING(item), static_cast<size_t>(size)) == 0 ? Step::Ok : Step::IoError;
+  return send_body(exchange, item) == 0 ? Step::Ok : Step::IoError;
 }
 
 Step write_file(PyObject* start_response, Exchange& exchange, int fd, off_t offset, uint64_t size) {
@@ -122,18 +138,33 @@ Step write_result(Application& app, PyObject* start_response, Exchange& exchange
   return PyErr_Occurred() ? Step::AppError : Step::Ok;
 }
 
-// The app failed: a 500 if nothing was sent yet, else the connection is aborted.
+// The app failed: a 500 if nothing was sent yet, else the connection is aborted. A body the
+// parser refused (wsgi.input raised) is the client's error: answer with its status; a client
+// that stalled while the app read the body gets 408 (RFC 9110 §15.5.9).
 void fail(Exchange& exchange, RequestResult& outcome) {
   outcome.keep_alive = false;
   if (exchange.head_sent()) return;
-  // A body the parser refused (wsgi.input raised) is the client's error: answer with its status.
-  int status = exchange.body_error_status() != 0 ? exchange.body_error_status() : 500;
+  int status = exchange.body_timed_out() ? 408 : exchange.body_error_status() != 0 ? exchange.body_error_status() : 500;
   std::string response = error_response(status, "");
   py::GilRelease nogil;
   if (exchange.write_raw(response) == 0) outcome.status = status;
 }
 
+// An exception escaped the app. When it comes from the client (a stalled or malformed body
+// that wsgi.input reported), it is logged as the client's doing, without a traceback.
+void report_failure(const Exchange& exchange) {
+  if (exchange.body_timed_out() || exchange.body_error_status() != 0) {
+    log::logger().warning("Client error reading the body of " + std::string(exchange.head().target) + ": " +
+                          exchange.body_error());
+    PyErr_Clear();
+    return;
+  }
+  log_app_error(exchange, "Error handling request");
+}
+
 }  // namespace
+
+void install_output_release() { net::OutputQueue::set_release_owner(release_queued_bytes); }
 
 std::string error_response(int status, std::string_view detail) {
   std::string body = reason_phrase(status);
@@ -165,8 +196,7 @@ RequestResult handle_request(Application& app, Exchange& exchange, const Peer& p
       log_app_error(exchange, "Error building the environ for");
       fail(exchange, outcome);
     }
-    detach_input(input.get());
-    detach_start_response(start_response.get());
+    end_exchange(exchange, input.get(), start_response.get());
     return outcome;
   }
 
@@ -190,15 +220,14 @@ RequestResult handle_request(Application& app, Exchange& exchange, const Peer& p
     }
   }
   if (step == Step::AppError) {
-    log_app_error(exchange, "Error handling request");
+    report_failure(exchange);
     fail(exchange, outcome);
   }
   if (result) {
     py::ErrorSaver saved;
     call_close(result.get(), exchange);
   }
-  detach_input(input.get());
-  detach_start_response(start_response.get());
+  end_exchange(exchange, input.get(), start_response.get());
   if (step != Step::Ok) {
     outcome.keep_alive = false;
     if (step == Step::IoError) log::logger().debug("client went away while sending the response");

@@ -28,6 +28,9 @@ struct RequestResult {
 RequestResult handle_request(Application& app, Exchange& exchange, const Peer& peer,
                              bool keep_environ = false);
 
+// Lets output queues drop the Python references send_body gave them (once per process).
+void install_output_release();
+
 // A complete error response (status line, Connection: close, small text body).
 std::string error_response(int status, std::string_view detail);
 

@@ -11,11 +11,7 @@ struct Input {
   Exchange* exchange;
 };
 
-Exchange* exchange_of(PyObject* self) {
-  Exchange* exchange = reinterpret_cast<Input*>(self)->exchange;
-  if (!exchange) PyErr_SetString(PyExc_OSError, "wsgi.input used after the request ended");
-  return exchange;
-}
+Exchange* exchange_of(PyObject* self) { return reinterpret_cast<Input*>(self)->exchange; }
 
 bool parse_size(PyObject* const* args, Py_ssize_t nargs, Py_ssize_t* size) {
   *size = -1;
@@ -62,7 +58,8 @@ PyObject* read_line(Exchange* exchange, Py_ssize_t size) {
 PyObject* input_read(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   Py_ssize_t size;
   if (!parse_size(args, nargs, &size)) return nullptr;
-  Exchange* exchange = exchange_of(self);
+  ExchangeUse use(exchange_of(self), "wsgi.input");
+  Exchange* exchange = use.get();
   if (!exchange) return nullptr;
   size_t want = size < 0 ? SIZE_MAX : static_cast<size_t>(size);
   if (!fill(exchange, want, false)) return nullptr;
@@ -72,7 +69,8 @@ PyObject* input_read(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
 PyObject* input_readline(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   Py_ssize_t size;
   if (!parse_size(args, nargs, &size)) return nullptr;
-  Exchange* exchange = exchange_of(self);
+  ExchangeUse use(exchange_of(self), "wsgi.input");
+  Exchange* exchange = use.get();
   if (!exchange) return nullptr;
   return read_line(exchange, size);
 }
@@ -80,7 +78,8 @@ PyObject* input_readline(PyObject* self, PyObject* const* args, Py_ssize_t nargs
 PyObject* input_readlines(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   Py_ssize_t hint;
   if (!parse_size(args, nargs, &hint)) return nullptr;
-  Exchange* exchange = exchange_of(self);
+  ExchangeUse use(exchange_of(self), "wsgi.input");
+  Exchange* exchange = use.get();
   if (!exchange) return nullptr;
   py::Ref lines = py::Ref::steal(PyList_New(0));
   if (!lines) return nullptr;
@@ -103,7 +102,8 @@ PyObject* input_iter(PyObject* self) {
 }
 
 PyObject* input_next(PyObject* self) {
-  Exchange* exchange = exchange_of(self);
+  ExchangeUse use(exchange_of(self), "wsgi.input");
+  Exchange* exchange = use.get();
   if (!exchange) return nullptr;
   PyObject* line = read_line(exchange, -1);
   if (line && PyBytes_GET_SIZE(line) == 0) {
@@ -146,5 +146,28 @@ py::Ref new_input(Exchange* exchange) {
 }
 
 void detach_input(PyObject* input) { reinterpret_cast<Input*>(input)->exchange = nullptr; }
+
+ExchangeUse::ExchangeUse(Exchange* exchange, const char* what) {
+  if (!exchange || exchange->ended()) {
+    PyErr_Format(PyExc_OSError, "request finished: %s used after its request ended", what);
+    return;
+  }
+  if (!exchange->claim()) {
+    PyErr_Format(PyExc_OSError, "%s is in use by another thread", what);
+    return;
+  }
+  exchange_ = exchange;
+}
+
+void end_exchange(Exchange& exchange, PyObject* input, PyObject* start_response) {
+  if (input) detach_input(input);
+  if (start_response) detach_start_response(start_response);
+  if (exchange.in_use()) {
+    py::GilRelease nogil;
+    exchange.end();
+  } else {
+    exchange.end();
+  }
+}
 
 }  // namespace narwhal::wsgi

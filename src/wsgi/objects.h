@@ -14,6 +14,27 @@ bool register_start_response_type(PyObject* module);
 bool register_file_wrapper_type(PyObject* module);
 bool register_error_stream_type(PyObject* module);
 
+// A call from Python into a request's exchange (wsgi.input, write()), with the GIL held: null
+// with OSError set when the request has ended or another thread is inside the exchange; the
+// exchange cannot end while the call lasts (Exchange::claim, issue 10 item 3).
+class ExchangeUse {
+ public:
+  ExchangeUse(Exchange* exchange, const char* what);
+  ~ExchangeUse() {
+    if (exchange_) exchange_->release();
+  }
+  ExchangeUse(const ExchangeUse&) = delete;
+  ExchangeUse& operator=(const ExchangeUse&) = delete;
+  Exchange* get() const { return exchange_; }
+
+ private:
+  Exchange* exchange_ = nullptr;
+};
+
+// The request is over: its Python objects stop reaching the exchange, and a thread still
+// inside it gives up (waits for it with the GIL released).
+void end_exchange(Exchange& exchange, PyObject* input, PyObject* start_response);
+
 // ---- wsgi.input ----
 py::Ref new_input(Exchange* exchange);
 void detach_input(PyObject* input);  // the request is over: further reads raise

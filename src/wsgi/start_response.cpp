@@ -190,11 +190,9 @@ PyObject* start_response_call(PyObject* self, PyObject* args, PyObject* kwargs) 
 
 PyObject* start_response_write(PyObject* self, PyObject* data) {
   auto* object = reinterpret_cast<StartResponse*>(self);
-  Exchange* exchange = object->exchange;
-  if (!exchange) {
-    PyErr_SetString(PyExc_RuntimeError, "write() called after the request ended");
-    return nullptr;
-  }
+  ExchangeUse use(object->exchange, "write()");
+  Exchange* exchange = use.get();
+  if (!exchange) return nullptr;
   if (!object->state.called) {
     PyErr_SetString(PyExc_AssertionError, "write() before start_response()");
     return nullptr;
@@ -273,7 +271,7 @@ bool prepare_head(PyObject* start_response, int64_t known_length) {
 
   int code = state.status_code;
   framing.no_body = request.method == "HEAD" || (code >= 100 && code < 200) || code == 204 || code == 304;
-  framing.keep_alive = framing.keep_alive && request.keep_alive && !exchange.stop_requested();
+  framing.keep_alive = framing.keep_alive && request.keep_alive && exchange.may_keep_alive();
 
   std::string& head = exchange.head_buffer();
   head.clear();

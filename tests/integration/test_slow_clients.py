@@ -149,7 +149,8 @@ def test_client_disconnect_mid_body_raises_in_wsgi_input(server_factory):
 
 
 def test_client_disconnect_mid_chunked_body(server_factory):
-    srv = server_factory("-w", "1", "wsgi_basic:app")
+    # A body larger than the loop's buffer streams through wsgi.input (the app sees the error).
+    srv = server_factory("-w", "1", "--body-buffer-size", "16", "wsgi_basic:app")
     token = "discc-" + uuid.uuid4().hex
     sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
     sock.sendall(build_request("POST", "/upload-record?token=" + token,

@@ -1,0 +1,71 @@
+// One client connection, owned by the engine's registry. The loop reads request heads (and
+// bodies up to the buffer size) into it before a request is handed to the worker's policy;
+// while the app runs (Phase::Running) only the thread running it touches the connection.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/unique_fd.h"
+#include "http/request_parser.h"
+#include "net/output_queue.h"
+#include "net/socket_ops.h"
+#include "wsgi/environ.h"
+
+namespace narwhal::workers {
+
+enum class Phase {
+  Idle,      // between requests: nothing of the next one received (keepalive deadline)
+  Head,      // bytes of a request head have arrived (header_timeout deadline)
+  Body,      // head complete; the loop buffers the body before the app runs (body_timeout)
+  Running,   // the app runs the request (its thread owns the connection)
+  Draining,  // after the response: the loop discards the unread rest of the body
+  Sending,   // the output queue is finished from the loop (write_timeout); then `after_send`
+  Closing,   // an error answer is in the output queue; closed once it is sent
+};
+
+// A listener's own address: SERVER_NAME / SERVER_PORT of the requests it accepts.
+struct ServerAddress {
+  std::string host;
+  int port = 0;
+  bool is_unix = false;
+};
+
+struct Connection {
+  Connection(UniqueFd socket, const http::ParserOptions& options) : fd(std::move(socket)), parser(options) {}
+
+  UniqueFd fd;
+  http::RequestParser parser;
+  net::PeerAddress address;   // the client
+  const ServerAddress* server = nullptr;  // the listener it came from
+  bool underscore_parser = false;  // parses '_' field names for forwarder_headers
+  std::optional<wsgi::Peer> peer;  // the environ's per-connection objects (built under the GIL)
+
+  bool keep_alive_allowed = true;  // set at dispatch: false when the worker is stopping/retiring
+
+  Phase phase = Phase::Idle;
+  Phase after_send = Phase::Idle;  // Idle (keep-alive), Draining, or Closing
+  int64_t deadline_ms = 0;         // what happens then depends on the phase (Engine::expire)
+  bool registered = false;         // in the epoll set
+  uint32_t watching = 0;           // the events it is registered for
+
+  std::string stash;       // bytes read and not parsed yet, while the worker's buffer is elsewhere
+  std::string body;        // the body the loop buffered (Phase::Body)
+  UniqueFd body_file;      // a body spooled to a temporary file (beyond the memory buffer)
+  uint64_t spooled = 0;
+  bool body_complete = false;
+  uint64_t drained = 0;    // body bytes discarded after the response
+  size_t head_bytes = 0;   // parser memory counted in the worker's head budget
+  net::OutputQueue output;
+
+  std::list<std::unique_ptr<Connection>>::iterator position;  // in the engine's registry
+  bool in_ready_list = false;  // has pipelined bytes left for the next loop turn
+  bool closed = false;         // waits in the graveyard until the event batch is over
+};
+
+}  // namespace narwhal::workers

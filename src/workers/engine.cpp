@@ -1,0 +1,625 @@
+#include "workers/engine.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "arbiter/heartbeat.h"
+#include "base/io.h"
+#include "log/logger.h"
+#include "net/socket_ops.h"
+#include "workers/worker_signals.h"
+
+namespace narwhal::workers {
+namespace {
+
+// epoll user data: listeners are (index << 1) | 1; connections are (even) pointers.
+constexpr uint64_t kListenerTag = 1;
+constexpr uint64_t kWatcherTag = 0;  // the --reload inotify descriptor
+constexpr uint64_t kWakeTag = 2;     // the policy's wake descriptor
+
+bool write_fully(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// A temporary file for a body beyond the memory buffer (unlinked: it goes with its fd).
+UniqueFd open_spool_file() {
+  const char* directory = std::getenv("TMPDIR");
+  if (!directory || !*directory) directory = "/tmp";
+  int fd = ::open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  return UniqueFd(fd);
+}
+
+ServerAddress server_address_of(const net::Listener& listener) {
+  ServerAddress server;
+  struct sockaddr_storage storage;
+  socklen_t length = sizeof storage;
+  if (getsockname(listener.fd.get(), reinterpret_cast<sockaddr*>(&storage), &length) == 0) {
+    net::PeerAddress address;
+    net::peer_from_sockaddr(reinterpret_cast<sockaddr*>(&storage), length, &address);
+    server.host = address.host;
+    server.port = address.port < 0 ? 0 : address.port;
+    server.is_unix = address.family == AF_UNIX;
+  }
+  return server;
+}
+
+}  // namespace
+
+Engine::Engine(arbiter::WorkerContext& context, const WorkerOptions& options, wsgi::Application& app)
+    : context_(context), options_(options), app_(app), input_(64 * 1024) {
+  underscore_parser_ = options.parser;
+  underscore_parser_.header_map = http::HeaderMap::Dangerous;
+}
+
+Engine::~Engine() = default;
+
+int Engine::run(Policy& policy) {
+  policy_ = &policy;
+  install_worker_signals(options_.hooks.quit_in_python);
+  if (!loop_.valid()) {
+    log::logger().error("epoll_create1 failed");
+    return 1;
+  }
+  for (const net::Listener& listener : *context_.listeners) servers_.push_back(server_address_of(listener));
+  set_listening(true);
+  start_watching();
+  if (policy.wake_fd() >= 0 && loop_.add(policy.wake_fd(), net::EventLoop::kReadable, kWakeTag) != 0) {
+    log::logger().error("epoll_ctl failed for the worker's wake descriptor");
+    return 1;
+  }
+  WorkerSignals& signals = worker_signals();
+  now_ms_ = arbiter::heartbeat_now_ms();
+  for (;;) {
+    const int64_t now = now_ms_;
+    // A policy whose request hangs reports an old value: the master's timeout then fires.
+    arbiter::beat(context_.heartbeat, policy.heartbeat_value(now));
+    if (signals.reopen_logs) {
+      signals.reopen_logs = 0;
+      log::logger().reopen();
+    }
+    if (getppid() != context_.ppid) {
+      log::logger().info("Parent changed, shutting down: " + std::to_string(getpid()));
+      break;
+    }
+    if (signals.stop_graceful && !stopping_) {
+      // [graceful drain] The master's TERM (stop, HUP, USR2 handover): first serve what the
+      // kernel already queued on the listeners, or it is reset when the last copy is closed.
+      for (size_t i = 0; i < context_.listeners->size(); ++i) accept_from(i);
+      begin_graceful_stop();
+    }
+    if (stopping_ && ((connections_.empty() && !policy.busy()) || now >= stop_deadline_ms_)) break;
+    if (accept_paused_until_ms_ != 0 && now >= accept_paused_until_ms_) {
+      accept_paused_until_ms_ = 0;
+      update_listening();
+    }
+    if (now >= next_expiry_scan_ms_) {
+      expire(now);
+      graveyard_.clear();
+      next_expiry_scan_ms_ = now + 1000;
+    }
+    policy.before_wait();
+    const int ready = loop_.wait(ready_list_.empty() ? 1000 : 0);
+    policy.after_wait();
+    now_ms_ = arbiter::heartbeat_now_ms();
+    policy.turn(now_ms_);
+    if (ready < 0) {
+      log::logger().error("epoll_wait failed: " + std::string(strerror(-ready)));
+      return 1;
+    }
+    for (const net::EventLoop::Event& event : loop_.ready()) {
+      if (event.data == kWatcherTag) {
+        reload_if_changed();
+      } else if (event.data == kWakeTag) {
+        policy.on_wake();
+      } else if (event.data & kListenerTag) {
+        if (accepting_) accept_from(static_cast<size_t>(event.data >> 1));
+      } else {
+        auto* connection = static_cast<Connection*>(event.pointer());
+        if (connection->closed) continue;  // closed earlier in this batch
+        if (connection->phase == Phase::Sending || connection->phase == Phase::Closing) {
+          continue_sending(connection);
+        } else {
+          process(connection);
+        }
+      }
+    }
+    serve_ready_list();
+    graveyard_.clear();
+  }
+  // Connections a pool thread still runs stay as they are: the process exits under them.
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    Connection* connection = (it++)->get();
+    if (connection->phase != Phase::Running) close_connection(connection);
+  }
+  graveyard_.clear();
+  if (options_.hooks.worker_exit) options_.hooks.worker_exit();
+  return 0;
+}
+
+void Engine::start_watching() {
+  if (options_.watch_files.empty()) return;
+  std::string error;
+  if (!watcher_.start(options_.watch_files, &error)) {
+    log::logger().error("--reload: " + error);
+    return;
+  }
+  if (loop_.add(watcher_.fd(), net::EventLoop::kReadable, kWatcherTag) != 0) {
+    log::logger().error("--reload: epoll_ctl failed for the inotify descriptor");
+  }
+}
+
+// --reload: like gunicorn's reloader, the worker leaves gracefully and the master starts a new
+// one, which imports the changed code.
+void Engine::reload_if_changed() {
+  std::string changed;
+  if (!watcher_.read_changes(&changed) || stopping_) return;
+  log::logger().info("Worker reloading: " + changed + " modified");
+  begin_graceful_stop();
+}
+
+void Engine::begin_graceful_stop() {
+  stopping_ = true;
+  accepting_ = false;
+  stop_deadline_ms_ = arbiter::heartbeat_now_ms() + options_.graceful_timeout_s * 1000;
+  update_listening();
+  // [graceful drain] Idle keep-alive connections are not closed now: that would race with a
+  // request the client may be sending (it would get a reset, not an answer). They get at most
+  // `keepalive` more seconds; a request arriving meanwhile is answered with Connection: close.
+  // Connections with a partly received request are served until graceful_timeout.
+  const int64_t idle_deadline = arbiter::heartbeat_now_ms() + std::max(options_.keepalive_s, 1) * 1000;
+  for (auto& connection : connections_) {
+    if (connection->phase == Phase::Idle) connection->deadline_ms = std::min(connection->deadline_ms, idle_deadline);
+  }
+}
+
+bool Engine::count_request() {
+  int64_t handled = ++handled_;
+  if (options_.max_requests > 0 && handled >= options_.max_requests) {
+    retiring_ = true;
+    return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// listeners
+
+void Engine::set_listening(bool on) {
+  if (on == listening_) return;
+  const auto& listeners = *context_.listeners;
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    if (on) {
+      // EPOLLEXCLUSIVE: one worker is woken per new connection instead of all of them.
+      if (loop_.add(listeners[i].fd.get(), net::EventLoop::kReadable | net::EventLoop::kExclusive,
+                    (static_cast<uint64_t>(i) << 1) | kListenerTag) != 0) {
+        log::logger().error("epoll_ctl failed to watch a listener");
+      }
+    } else if (loop_.remove(listeners[i].fd.get()) != 0) {
+      log::logger().error("epoll_ctl failed to unwatch a listener");
+    }
+  }
+  listening_ = on;
+}
+
+// The listeners are watched only while the worker can accept: not when stopping, nor while
+// accept() is paused for lack of descriptors, nor at worker_connections (a level-triggered
+// listener would otherwise wake the loop at once, again and again: issue 10, item 4). New
+// connections then wait in the listen backlog (or go to another worker).
+void Engine::update_listening() {
+  set_listening(accepting_ && accept_paused_until_ms_ == 0 &&
+                connections_.size() < static_cast<size_t>(options_.worker_connections));
+}
+
+// Out of descriptors (EMFILE/ENFILE) or memory: stop listening until a connection of ours
+// closes or the back-off ends.
+void Engine::pause_accepting(int64_t until_ms) {
+  if (accept_paused_until_ms_ == 0) {
+    log::logger().warning("Out of file descriptors or memory: pausing accept() (worker_connections=" +
+                          std::to_string(options_.worker_connections) + ", open=" +
+                          std::to_string(connections_.size()) + ")");
+  }
+  accept_paused_until_ms_ = until_ms;
+  update_listening();
+}
+
+void Engine::accept_from(size_t listener_index) {
+  const net::Listener& listener = (*context_.listeners)[listener_index];
+  while (accepting_ && connections_.size() < static_cast<size_t>(options_.worker_connections)) {
+    UniqueFd socket;
+    net::PeerAddress peer;
+    int rc = net::accept_connection(listener.fd.get(), &socket, &peer);
+    if (rc == io::kWouldBlock) break;
+    if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
+      pause_accepting(arbiter::heartbeat_now_ms() + 1000);
+      return;
+    }
+    if (rc < 0) {
+      log::logger().error("accept failed: " + std::string(strerror(-rc)));
+      break;
+    }
+    const bool underscore = app_.environ.parses_underscore_names(peer.host, peer.family == AF_UNIX);
+    auto owned = std::make_unique<Connection>(std::move(socket), underscore ? underscore_parser_ : options_.parser);
+    Connection* connection = owned.get();
+    connection->address = std::move(peer);
+    connection->server = &servers_[listener_index];
+    connection->underscore_parser = underscore;
+    connection->deadline_ms = now_ms_ + options_.header_timeout_ms;  // counted from the accept
+    connection->position = connections_.insert(connections_.end(), std::move(owned));
+    // The request usually arrived with the connection: serve it now; the connection is
+    // registered with epoll only if it must wait (a Connection: close request costs no epoll_ctl).
+    process(connection);
+    if (stopping_) break;
+  }
+  update_listening();
+}
+
+// ---------------------------------------------------------------------------------------------
+// reading requests
+
+// Bytes for the connection into the loop's buffer: what it stashed, else from the socket.
+// false: nothing now (the connection waits in epoll) or it was closed.
+bool Engine::read_more(Connection* connection) {
+  if (!connection->stash.empty()) {
+    std::memcpy(input_.write_position(), connection->stash.data(), connection->stash.size());
+    input_.commit(connection->stash.size());
+    connection->stash.clear();
+    return true;
+  }
+  ssize_t n = io::read_some(connection->fd.get(), input_.write_position(), input_.writable());
+  if (n == io::kWouldBlock) {
+    watch(connection, net::EventLoop::kReadable);
+    return false;
+  }
+  if (n <= 0) {
+    close_connection(connection);  // peer closed (or reset); an unfinished request is dropped
+    return false;
+  }
+  input_.commit(static_cast<size_t>(n));
+  return true;
+}
+
+void Engine::stash_input(Connection& connection) {
+  if (input_.empty()) return;
+  connection.stash.append(input_.data(), input_.size());
+  input_.clear();
+}
+
+void Engine::process(Connection* connection) {
+  turn_requests_ = 0;
+  for (;;) {
+    bool more = false;
+    switch (connection->phase) {
+      case Phase::Idle:
+      case Phase::Head: more = step_head(connection); break;
+      case Phase::Body: more = step_body(connection); break;
+      case Phase::Draining: more = step_drain(connection); break;
+      default: break;  // Running, Sending, Closing: not driven by input
+    }
+    if (!more || connection->closed) break;
+    // [fairness] A client pipelining many requests gets requests_per_turn of them, then the
+    // others get their turn (issue 10, item 8); its bytes wait in the ready list.
+    if (turn_requests_ >= options_.requests_per_turn && connection->phase == Phase::Idle &&
+        (!input_.empty() || !connection->stash.empty())) {
+      stash_input(*connection);
+      if (!connection->in_ready_list) {
+        connection->in_ready_list = true;
+        ready_list_.push_back(connection);
+      }
+      break;
+    }
+  }
+  if (connection->closed || connection->phase == Phase::Closing) {
+    input_.clear();  // nothing more is read from it
+  } else {
+    stash_input(*connection);  // the loop's buffer is empty between connections
+  }
+}
+
+void Engine::serve_ready_list() {
+  if (ready_list_.empty()) return;
+  std::vector<Connection*> ready;
+  ready.swap(ready_list_);
+  for (Connection* connection : ready) {
+    connection->in_ready_list = false;
+    if (!connection->closed) process(connection);
+  }
+}
+
+// Idle/Head: feed the head to the parser. true = progress (look at the phase again).
+bool Engine::step_head(Connection* connection) {
+  if (input_.empty() && !read_more(connection)) return false;
+  if (connection->phase == Phase::Idle) {
+    // The first byte of a request starts its header_timeout, and empty lines before a request
+    // line count (a client sending only CRLFs is timed out too: issue 10, item 10).
+    connection->phase = Phase::Head;
+    connection->deadline_ms = now_ms_ + options_.header_timeout_ms;
+  }
+  size_t consumed = 0;
+  http::ParseResult result = connection->parser.feed(input_.data(), input_.size(), &consumed, nullptr);
+  input_.consume(consumed);
+  if (result == http::ParseResult::Error) {
+    answer_error(connection, connection->parser.error_status(), connection->parser.error_reason());
+    return false;
+  }
+  account_head(connection, result != http::ParseResult::NeedMore);
+  if (connection->closed || connection->phase != Phase::Head) return false;  // shed
+  if (result == http::ParseResult::NeedMore) return true;
+  // The head is complete.
+  const http::RequestHead& head = connection->parser.head();
+  connection->body.clear();
+  connection->body_complete = connection->parser.message_complete();
+  if (connection->body_complete || head.expect_continue || head.upgrade) {
+    // Expect: 100-continue: the app decides whether the body is wanted (Exchange sends the
+    // 100 when it reads); an upgrade's bytes are not a body the loop could buffer.
+    ready_for_app(connection);
+    return true;
+  }
+  if (!policy_->buffers_whole_bodies() && head.has_content_length &&
+      head.content_length > options_.body_buffer_size) {
+    ready_for_app(connection);  // sync: a large body streams through wsgi.input
+    return true;
+  }
+  connection->phase = Phase::Body;
+  connection->deadline_ms = now_ms_ + options_.body_timeout_ms;
+  return true;
+}
+
+// Body: the loop reads the body before the app is called, so a slow uploader holds no app slot.
+bool Engine::step_body(Connection* connection) {
+  if (input_.empty()) {
+    if (!read_more(connection)) return false;
+    connection->deadline_ms = now_ms_ + options_.body_timeout_ms;  // progress
+  }
+  size_t consumed = 0;
+  http::ParseResult result = connection->parser.feed(input_.data(), input_.size(), &consumed, &connection->body);
+  input_.consume(consumed);
+  if (result == http::ParseResult::Error) {
+    answer_error(connection, connection->parser.error_status(), connection->parser.error_reason());
+    return false;
+  }
+  if (result == http::ParseResult::MessageComplete) {
+    connection->body_complete = true;
+    if (connection->body_file) {
+      if (!write_fully(connection->body_file.get(), connection->body) ||
+          ::lseek(connection->body_file.get(), 0, SEEK_SET) != 0) {
+        log::logger().error("Can't spool a request body: " + std::string(strerror(errno)));
+        answer_error(connection, 500, "");
+        return false;
+      }
+      connection->body.clear();
+    }
+    ready_for_app(connection);
+    return true;
+  }
+  if (connection->body.size() > options_.body_buffer_size) {
+    if (!policy_->buffers_whole_bodies()) {
+      ready_for_app(connection);  // the rest streams through wsgi.input
+      return true;
+    }
+    // gthread: beyond the memory buffer the body goes to a temporary file.
+    if (!connection->body_file) connection->body_file = open_spool_file();
+    if (!connection->body_file || !write_fully(connection->body_file.get(), connection->body)) {
+      log::logger().error("Can't spool a request body: " + std::string(strerror(errno)));
+      answer_error(connection, 500, "");
+      return false;
+    }
+    connection->spooled += connection->body.size();
+    connection->body.clear();
+  }
+  return true;
+}
+
+// Draining: the app did not read the whole body; the loop discards it so the connection can be
+// reused — from the loop, never in a blocking wait (issue 10, item 1). Beyond body_buffer_size
+// the connection is closed instead.
+bool Engine::step_drain(Connection* connection) {
+  if (input_.empty()) {
+    if (!read_more(connection)) return false;
+    connection->deadline_ms = now_ms_ + options_.body_timeout_ms;
+  }
+  size_t consumed = 0;
+  discard_.clear();
+  http::ParseResult result = connection->parser.feed(input_.data(), input_.size(), &consumed, &discard_);
+  input_.consume(consumed);
+  connection->drained += discard_.size();
+  if (result == http::ParseResult::Error || connection->drained > options_.body_buffer_size) {
+    close_connection(connection);
+    return false;
+  }
+  if (result == http::ParseResult::MessageComplete) next_request(connection);
+  return true;
+}
+
+void Engine::ready_for_app(Connection* connection) {
+  connection->phase = Phase::Running;
+  ++turn_requests_;
+  policy_->dispatch(*connection);
+}
+
+void Engine::request_done(Connection& connection, bool keep) {
+  if (connection.closed) return;
+  connection.body.clear();
+  connection.body_file.reset();
+  connection.spooled = 0;
+  if (retiring_ && !stopping_) {
+    log::logger().info("Autorestarting worker after current request.");
+    begin_graceful_stop();
+  }
+  Phase next = !keep ? Phase::Closing : connection.parser.message_complete() ? Phase::Idle : Phase::Draining;
+  if (!connection.output.empty()) {
+    // The client has not taken the whole response yet: the loop finishes it (write_timeout).
+    stash_input(connection);
+    connection.after_send = next;
+    connection.phase = Phase::Sending;
+    connection.deadline_ms = now_ms_ + options_.write_timeout_ms;
+    watch(&connection, net::EventLoop::kWritable);
+    return;
+  }
+  if (next == Phase::Closing) {
+    close_connection(&connection);
+  } else if (next == Phase::Draining) {
+    connection.phase = Phase::Draining;
+    connection.drained = 0;
+    connection.deadline_ms = now_ms_ + options_.body_timeout_ms;
+  } else {
+    next_request(&connection);
+  }
+}
+
+void Engine::resume(Connection& connection) {
+  if (!connection.closed) process(&connection);
+}
+
+void Engine::next_request(Connection* connection) {
+  connection->parser.next_request();  // also gives back a large head's memory
+  connection->phase = Phase::Idle;
+  connection->deadline_ms = now_ms_ + options_.keepalive_s * 1000;
+}
+
+// Level-triggered EPOLLOUT: called whenever the socket has room, until the queue is sent.
+void Engine::continue_sending(Connection* connection) {
+  switch (connection->output.flush(connection->fd.get())) {
+    case net::OutputQueue::Flush::WouldBlock:
+      connection->deadline_ms = now_ms_ + options_.write_timeout_ms;
+      watch(connection, net::EventLoop::kWritable);
+      return;
+    case net::OutputQueue::Flush::Error:
+      close_connection(connection);
+      return;
+    case net::OutputQueue::Flush::Done:
+      break;
+  }
+  if (connection->phase == Phase::Closing || connection->after_send == Phase::Closing) {
+    close_connection(connection);
+    return;
+  }
+  if (connection->after_send == Phase::Draining) {
+    connection->phase = Phase::Draining;
+    connection->drained = 0;
+    connection->deadline_ms = now_ms_ + options_.body_timeout_ms;
+  } else {
+    next_request(connection);
+  }
+  watch(connection, net::EventLoop::kReadable);
+  process(connection);
+}
+
+// A complete error answer (400, 408, 413, 431, …), then close. Written from the loop without
+// waiting: what the socket does not take goes out on EPOLLOUT, until write_timeout.
+void Engine::answer_error(Connection* connection, int status, std::string_view detail) {
+  connection->stash.clear();
+  head_bytes_ -= connection->head_bytes;
+  connection->head_bytes = 0;
+  connection->output.clear();
+  connection->output.push_copy(wsgi::error_response(status, detail));
+  connection->phase = Phase::Closing;
+  connection->deadline_ms = now_ms_ + options_.write_timeout_ms;
+  continue_sending(connection);
+}
+
+// ---------------------------------------------------------------------------------------------
+// memory for incomplete heads (issue 10, item 5)
+
+void Engine::account_head(Connection* connection, bool complete) {
+  size_t bytes = complete ? 0 : connection->parser.buffered_bytes();
+  head_bytes_ = head_bytes_ - connection->head_bytes + bytes;
+  connection->head_bytes = bytes;
+  if (head_bytes_ > options_.head_buffer_limit) shed_heads();
+}
+
+// Over head_buffer_limit: the connections holding the most head memory are answered 431 and
+// closed until the worker is under its budget again.
+void Engine::shed_heads() {
+  while (head_bytes_ > options_.head_buffer_limit) {
+    Connection* largest = nullptr;
+    for (auto& connection : connections_) {
+      if (connection->head_bytes > 0 && (!largest || connection->head_bytes > largest->head_bytes)) {
+        largest = connection.get();
+      }
+    }
+    if (!largest) break;
+    log::logger().warning("Incomplete request heads hold " + std::to_string(head_bytes_) +
+                          " bytes (head_buffer_limit " + std::to_string(options_.head_buffer_limit) +
+                          "): dropping the largest, from " + largest->address.host);
+    answer_error(largest, 431, "too much request header data in flight");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// registry
+
+void Engine::watch(Connection* connection, uint32_t events) {
+  if (connection->closed) return;
+  if (connection->registered && connection->watching == events) return;
+  int rc = connection->registered ? loop_.modify(connection->fd.get(), events, connection)
+                                  : loop_.add(connection->fd.get(), events, connection);
+  if (rc != 0) {
+    log::logger().error("epoll_ctl failed for a connection: " + std::string(strerror(-rc)));
+    close_connection(connection);
+    return;
+  }
+  connection->registered = true;
+  connection->watching = events;
+}
+
+void Engine::unwatch(Connection* connection) {
+  if (!connection->registered) return;
+  if (int rc = loop_.remove(connection->fd.get()); rc != 0) {
+    log::logger().error("epoll_ctl failed to unwatch a connection: " + std::string(strerror(-rc)));
+  }
+  connection->registered = false;
+  connection->watching = 0;
+}
+
+void Engine::close_connection(Connection* connection) {
+  if (connection->closed) return;
+  connection->closed = true;
+  head_bytes_ -= connection->head_bytes;
+  connection->head_bytes = 0;
+  policy_->release(*connection);
+  connection->output.clear();
+  // No epoll_ctl(DEL): the descriptor is ours alone, and closing it leaves the epoll set.
+  connection->fd.reset();
+  if (connection->in_ready_list) {
+    ready_list_.erase(std::find(ready_list_.begin(), ready_list_.end(), connection));
+    connection->in_ready_list = false;
+  }
+  // Destroyed after the event batch: a later event of the batch may still name it.
+  graveyard_.push_back(std::move(*connection->position));
+  connections_.erase(connection->position);
+  // A descriptor was freed: if accepting was paused for lack of them, try again now.
+  if (accept_paused_until_ms_ != 0) accept_paused_until_ms_ = 1;
+  update_listening();
+}
+
+void Engine::expire(int64_t now) {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    Connection* connection = (it++)->get();
+    if (now < connection->deadline_ms) continue;
+    switch (connection->phase) {
+      case Phase::Head:
+      case Phase::Body:
+        // RFC 9110 §15.5.9: tell a client that stalled mid-request why it is disconnected.
+        answer_error(connection, 408, "");
+        break;
+      case Phase::Running:
+        break;  // the app's: the policy's watchdog
+      default:
+        close_connection(connection);
+        break;
+    }
+  }
+}
+
+}  // namespace narwhal::workers

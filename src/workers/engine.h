@@ -1,0 +1,155 @@
+// The engine every worker type shares: the listeners and accept (EMFILE back-off, the
+// worker_connections bound), the registry of connections, their deadlines, reading request
+// heads (and bodies up to the buffer) in C++, error answers, draining unread bodies, finishing
+// responses the client is slow to take, fairness between pipelining clients, the bound on
+// memory held by incomplete heads, graceful stop, heartbeat and --reload. A worker type is a
+// Policy: it decides only who runs the app for a request that is ready.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arbiter/arbiter.h"
+#include "base/read_buffer.h"
+#include "net/event_loop.h"
+#include "workers/connection.h"
+#include "workers/file_watcher.h"
+#include "workers/worker_hooks.h"
+#include "wsgi/handler.h"
+
+namespace narwhal::workers {
+
+struct WorkerOptions {
+  http::ParserOptions parser;
+  int keepalive_s = 2;           // idle keep-alive connections are closed after this; 0 = no keep-alive
+  int timeout_s = 30;
+  int64_t header_timeout_ms = 10000;  // a whole request head must arrive within this
+  int body_timeout_ms = 30000;        // longest stall reading a body
+  int write_timeout_ms = 30000;       // longest stall writing the response
+  int graceful_timeout_s = 30;
+  int64_t max_requests = 0;      // 0 = never recycle; jitter already added by the caller
+  int worker_connections = 1000; // open connections per worker
+  int threads = 1;               // gthread: the pool's threads
+  size_t body_buffer_size = 64 * 1024;  // bodies up to this are read before the app is called
+  size_t head_buffer_limit = 32u << 20; // bytes all incomplete request heads may hold together
+  // Requests served from one connection's pipelined bytes before the loop turns to the others.
+  int requests_per_turn = 16;
+  WorkerHooks hooks;
+  std::vector<std::string> watch_files;  // --reload with inotify: leave when one changes
+};
+
+class Engine;
+
+// Who runs the app. Everything runs on the loop thread except what a policy hands elsewhere.
+class Policy {
+ public:
+  virtual ~Policy() = default;
+  // A request is ready on `connection` (head parsed; body buffered as far as the engine does).
+  // The policy runs it and reports back with Engine::request_done — at once (sync) or later
+  // from the loop thread (gthread).
+  virtual void dispatch(Connection& connection) = 0;
+  // True: every body is read completely before dispatch (spooled to a file beyond
+  // body_buffer_size); false: only bodies up to body_buffer_size, larger ones stream.
+  virtual bool buffers_whole_bodies() const = 0;
+  virtual bool busy() const = 0;  // requests in flight (a graceful stop waits for them)
+  // Around the loop's epoll_wait (the sync worker releases the GIL there).
+  virtual void before_wait() {}
+  virtual void after_wait() {}
+  // Once per loop turn, on the loop thread: Python signal handlers, completions.
+  virtual void turn(int64_t now_ms) = 0;
+  // The connection is being destroyed on the loop thread: the policy drops what it holds in
+  // Python (its Peer) the right way for its threads.
+  virtual void release(Connection& connection) = 0;
+  // What the heartbeat slot gets: now, or — when a request has hung past `timeout` — that
+  // request's start, so the master's timeout fires (tracebacks, worker replaced).
+  virtual int64_t heartbeat_value(int64_t now_ms) { return now_ms; }
+  // An extra descriptor the loop must watch (gthread: completions); -1 = none.
+  virtual int wake_fd() const { return -1; }
+  virtual void on_wake() {}
+};
+
+class Engine {
+ public:
+  Engine(arbiter::WorkerContext& context, const WorkerOptions& options, wsgi::Application& app);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  int run(Policy& policy);  // until stopped; returns the worker's exit status
+
+  // ---- for policies ----
+  // The request on `connection` is finished (on the loop thread). `keep`: the connection may
+  // serve another request once the response (possibly still in its output queue) is out.
+  void request_done(Connection& connection, bool keep);
+  // The request that now starts counts toward max_requests; false when it is the last one
+  // (its response closes the connection, then the worker leaves).
+  bool count_request();
+  bool stopping() const { return stopping_; }
+  int64_t now_ms() const { return now_ms_; }
+  void set_now_ms(int64_t now) { now_ms_ = now; }
+  ReadBuffer& input() { return input_; }  // the loop's read buffer (sync runs requests on it)
+  const WorkerOptions& options() const { return options_; }
+  arbiter::WorkerContext& context() { return context_; }
+  wsgi::Application& app() { return app_; }
+  // Moves unparsed bytes from the loop's buffer into the connection (before it leaves the loop).
+  void stash_input(Connection& connection);
+  // After request_done for a request that ran elsewhere (gthread): serve what follows.
+  void resume(Connection& connection);
+  // The connection's socket is not watched while a thread runs its request.
+  void unwatch(Connection* connection);
+
+ private:
+  void accept_from(size_t listener_index);
+  void process(Connection* connection);
+  bool read_more(Connection* connection);  // false: the connection was closed
+  bool step_head(Connection* connection);
+  bool step_body(Connection* connection);
+  bool step_drain(Connection* connection);
+  void ready_for_app(Connection* connection);
+  void next_request(Connection* connection);
+  void continue_sending(Connection* connection);
+  void answer_error(Connection* connection, int status, std::string_view detail);
+  void close_connection(Connection* connection);
+  void expire(int64_t now);
+  void account_head(Connection* connection, bool complete);
+  void shed_heads();
+  void watch(Connection* connection, uint32_t events);
+  void pause_accepting(int64_t until_ms);
+  void set_listening(bool on);
+  void update_listening();
+  void begin_graceful_stop();
+  void start_watching();
+  void reload_if_changed();
+  void serve_ready_list();
+
+  arbiter::WorkerContext& context_;
+  const WorkerOptions& options_;
+  http::ParserOptions underscore_parser_;  // for trusted peers with forwarder_headers
+  wsgi::Application& app_;
+  Policy* policy_ = nullptr;
+  net::EventLoop loop_;
+  FileWatcher watcher_;
+  ReadBuffer input_;
+  std::vector<ServerAddress> servers_;  // one per listener, by index
+  std::list<std::unique_ptr<Connection>> connections_;
+  std::vector<Connection*> ready_list_;  // pipelined bytes left for the next turn
+  size_t head_bytes_ = 0;                // all incomplete heads' parser memory
+  bool accepting_ = true;
+  bool listening_ = false;
+  int64_t accept_paused_until_ms_ = 0;  // EMFILE back-off; 0 = not paused
+  int64_t next_expiry_scan_ms_ = 0;
+  int64_t now_ms_ = 0;
+  bool stopping_ = false;
+  int64_t stop_deadline_ms_ = 0;
+  int64_t handled_ = 0;
+  bool retiring_ = false;  // max_requests reached: stop after the current request
+  int turn_requests_ = 0;  // requests served in this process() call (fairness)
+  std::vector<std::unique_ptr<Connection>> graveyard_;  // closed during the current event batch
+  std::string discard_;  // body bytes drained after a response
+};
+
+}  // namespace narwhal::workers

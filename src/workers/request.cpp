@@ -1,0 +1,118 @@
+#include "workers/request.h"
+
+#include <sys/socket.h>
+#include <time.h>
+
+#include <cstdio>
+
+#include "log/logger.h"
+
+namespace narwhal::workers {
+namespace {
+
+int64_t now_us() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000000 + now.tv_nsec / 1000;
+}
+
+}  // namespace
+
+// The head a request is served with: the parser's, or for forwarder_headers
+// (wsgi::Peer::filter_underscore_names) a copy without the '_' names the list does not allow.
+// Null when such a name is refused (header_map refuse): the 400 is queued, the connection closes.
+const http::RequestHead* RequestRunner::request_head(Connection& connection) {
+  const http::RequestHead& parsed = connection.parser.head();
+  if (!connection.peer->filter_underscore_names) return &parsed;
+  switch (app_.environ.forwarded_head(parsed, *connection.peer, &forwarded_head_)) {
+    case wsgi::ForwarderVerdict::Unchanged:
+      return &parsed;
+    case wsgi::ForwarderVerdict::Filtered:
+      return &forwarded_head_;
+    case wsgi::ForwarderVerdict::Refused:
+      break;
+  }
+  connection.output.push_copy(wsgi::error_response(400, "'_' in field name"));
+  return nullptr;
+}
+
+bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSettings& settings) {
+  const bool access_logged = log::logger().access_enabled();
+  const int64_t started_us = now_us();
+  started_ms_.store(started_us / 1000, std::memory_order_relaxed);
+  if (!connection.peer) {
+    connection.peer = app_.environ.make_peer(connection.address.host, connection.address.port,
+                                             connection.server->host, connection.server->port,
+                                             connection.address.family == AF_UNIX);
+  }
+  const http::RequestHead* head = request_head(connection);
+  if (!head) {
+    started_ms_.store(0, std::memory_order_relaxed);
+    return false;
+  }
+
+  wsgi::ExchangeOptions exchange_options;
+  exchange_options.read_timeout_ms = options_.body_timeout_ms;
+  exchange_options.write_timeout_ms = options_.write_timeout_ms;
+  // No request waits on its client beyond `timeout` (issue 10, item 2).
+  exchange_options.deadline_ms = started_us / 1000 + static_cast<int64_t>(options_.timeout_s) * 1000;
+  exchange_options.heartbeat = settings.heartbeat;
+  exchange_options.waiter = settings.waiter;
+  exchange_options.output = &connection.output;
+  exchange_options.output_buffer = options_.body_buffer_size;
+  exchange_options.stop_requested = settings.stop_requested;
+  exchange_options.head_storage = &head_buffer_;
+  wsgi::Exchange exchange(connection.fd.get(), connection.parser, input, exchange_options);
+  if (head != &connection.parser.head()) exchange.use_head(head);
+  if (connection.body_file) {
+    exchange.preload_body_file(std::move(connection.body_file));
+  } else {
+    exchange.preload_body(connection.body, connection.body_complete);
+  }
+  wsgi::Framing framing;
+  framing.keep_alive = settings.keep_alive;
+  exchange.set_framing(framing);
+
+  const WorkerHooks& hooks = options_.hooks;
+  py::Ref request;  // the pre_request hook's req, handed to post_request (per request)
+  if (hooks.pre_request) request = hooks.pre_request(exchange.head());
+  wsgi::RequestResult result =
+      wsgi::handle_request(app_, exchange, *connection.peer, static_cast<bool>(hooks.post_request));
+  if (hooks.post_request) hooks.post_request(exchange.head(), request, result.environ.get(), result.status);
+  started_ms_.store(0, std::memory_order_relaxed);
+  const int64_t done_us = now_us();
+  if (access_logged) access_log(connection, exchange.head(), result.status, result.body_bytes, done_us - started_us);
+  connection.body_complete = exchange.body_complete();
+  // A WSGI app cannot take over the socket: after 101 Switching Protocols or a 2xx to CONNECT
+  // the bytes that follow are not HTTP, so the connection ends with the response (issue 10,
+  // item 6; gunicorn closes too).
+  const bool tunnel = result.status == 101 || (exchange.head().method == "CONNECT" && result.status / 100 == 2);
+  return result.keep_alive && !tunnel;
+}
+
+void RequestRunner::access_log(const Connection& connection, const http::RequestHead& head, int status,
+                               uint64_t body_bytes, int64_t duration_us) {
+  access_headers_.clear();
+  for (const http::Header& header : head.headers) access_headers_.emplace_back(header.name, header.value);
+  http::TargetParts target = http::split_target(head.target);
+  access_path_.clear();
+  http::percent_decode(target.path, access_path_);  // U is PATH_INFO, decoded (gunicorn)
+  char status_text[8];
+  snprintf(status_text, sizeof status_text, "%d", status);
+  char protocol[16];
+  snprintf(protocol, sizeof protocol, "HTTP/%d.%d", head.version_major, head.version_minor);
+  log::AccessRecord record;
+  record.remote_addr = connection.peer->remote_text;
+  record.method = head.method;
+  record.target = head.target;
+  record.path = access_path_;
+  record.query = target.query;
+  record.protocol = protocol;
+  record.status = status_text;
+  record.response_length = static_cast<int64_t>(body_bytes);
+  record.duration_us = duration_us;
+  record.request_headers = &access_headers_;
+  log::logger().access(record);
+}
+
+}  // namespace narwhal::workers
