@@ -6,21 +6,15 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 
 #include <algorithm>
 #include <cstdio>
 
+#include "base/clock.h"
 #include "base/io.h"
 
 namespace narwhal::wsgi {
 namespace {
-
-int64_t monotonic_ms() {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
-}
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kLastChunk = "0\r\n\r\n";
@@ -37,10 +31,10 @@ Exchange::Exchange(int fd, http::RequestParser& parser, ReadBuffer& input,
 // Waits for the socket in slices of at most one second so the heartbeat stays fresh while a
 // slow peer is being served; gives up after the read/write timeout without progress.
 int Exchange::wait(bool for_write) {
-  int64_t deadline = monotonic_ms() + (for_write ? options_.write_timeout_ms : options_.read_timeout_ms);
+  int64_t deadline = clock::monotonic_ms() + (for_write ? options_.write_timeout_ms : options_.read_timeout_ms);
   for (;;) {
-    if (options_.heartbeat) options_.heartbeat->store(monotonic_ms(), std::memory_order_relaxed);
-    int64_t left = deadline - monotonic_ms();
+    if (options_.heartbeat) options_.heartbeat->store(clock::monotonic_ms(), std::memory_order_relaxed);
+    int64_t left = deadline - clock::monotonic_ms();
     if (left <= 0) return -ETIMEDOUT;
     int slice = static_cast<int>(std::min<int64_t>(left, 1000));
     int ready = for_write ? io::wait_writable(fd_, slice) : io::wait_readable(fd_, slice);
