@@ -15,6 +15,7 @@
 #include "base/read_buffer.h"
 #include "base/unique_fd.h"
 #include "http/request_parser.h"
+#include "http/response.h"
 
 namespace narwhal::wsgi {
 
@@ -39,13 +40,9 @@ struct ExchangeOptions {
   std::string* head_storage = nullptr;
 };
 
-// How the response body is delimited (RFC 9112 §6.3).
-struct Framing {
-  bool no_body = false;        // HEAD, 1xx, 204, 304
-  bool chunked = false;
-  int64_t content_length = -1;  // -1 = not given
-  bool keep_alive = true;      // false: close after the response
-};
+// How the response body is delimited and whether the connection is reused: decided by the
+// http layer's ResponseHeadBuilder (http/response.h).
+using Framing = http::ResponseFraming;
 
 // TCP_CORK on/off (no-op on unix sockets): used around sendfile responses.
 void set_cork(int fd, bool on);

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/response.h"
 #include "python/pyref.h"
 #include "wsgi/environ.h"
 #include "wsgi/exchange.h"
@@ -28,7 +29,10 @@ struct RequestResult {
 RequestResult handle_request(Application& app, Exchange& exchange, const Peer& peer,
                              bool keep_environ = false);
 
-// A complete error response (status line, Connection: close, small text body).
-std::string error_response(int status, std::string_view detail);
+// A complete error response (status line, Connection: close, small text body); kept for the
+// workers, the builder is http::error_response.
+inline std::string error_response(int status, std::string_view detail) {
+  return http::error_response(status, detail);
+}
 
 }  // namespace narwhal::wsgi
