@@ -60,14 +60,6 @@ inline bool all_of(uint8_t cls, std::string_view s) {
 inline char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; }
 inline char to_upper(char c) { return (c >= 'a' && c <= 'z') ? char(c - 32) : c; }
 
-// ASCII case-insensitive equality; `lower` must already be lower case.
-inline bool iequals(std::string_view s, std::string_view lower) {
-  if (s.size() != lower.size()) return false;
-  for (size_t i = 0; i < s.size(); ++i)
-    if (to_lower(s[i]) != lower[i]) return false;
-  return true;
-}
-
 inline int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;

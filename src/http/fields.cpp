@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "http/chars.h"
+#include "http/text.h"
 #include "http/uri.h"
 
 namespace narwhal::http {
@@ -14,28 +15,15 @@ enum class Known { Other, Host, ContentLength, TransferEncoding, Connection, Exp
 
 Known classify(std::string_view name) {
   switch (name.size()) {  // dispatch on length first: most fields match nothing
-    case 4: return chars::iequals(name, "host") ? Known::Host : Known::Other;
-    case 6: return chars::iequals(name, "expect") ? Known::Expect : Known::Other;
-    case 7: return chars::iequals(name, "upgrade") ? Known::Upgrade : Known::Other;
-    case 10: return chars::iequals(name, "connection") ? Known::Connection : Known::Other;
-    case 12: return chars::iequals(name, "content-type") ? Known::ContentType : Known::Other;
-    case 14: return chars::iequals(name, "content-length") ? Known::ContentLength : Known::Other;
+    case 4: return equals_ignore_case(name, "host") ? Known::Host : Known::Other;
+    case 6: return equals_ignore_case(name, "expect") ? Known::Expect : Known::Other;
+    case 7: return equals_ignore_case(name, "upgrade") ? Known::Upgrade : Known::Other;
+    case 10: return equals_ignore_case(name, "connection") ? Known::Connection : Known::Other;
+    case 12: return equals_ignore_case(name, "content-type") ? Known::ContentType : Known::Other;
+    case 14: return equals_ignore_case(name, "content-length") ? Known::ContentLength : Known::Other;
     case 17:
-      return chars::iequals(name, "transfer-encoding") ? Known::TransferEncoding : Known::Other;
+      return equals_ignore_case(name, "transfer-encoding") ? Known::TransferEncoding : Known::Other;
     default: return Known::Other;
-  }
-}
-
-// Calls fn(element) for each non-empty element of a #list (RFC 9110 §5.6.1: empty elements
-// are allowed and ignored). Elements are trimmed of OWS.
-template <typename Fn>
-void for_each_element(std::string_view list, Fn&& fn) {
-  while (!list.empty()) {
-    const size_t comma = list.find(',');
-    const std::string_view element = chars::trim_ows(list.substr(0, comma));
-    if (!element.empty()) fn(element);
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
   }
 }
 
@@ -63,11 +51,11 @@ struct TransferCodings {
 
 // transfer-coding = token *( OWS ";" OWS transfer-parameter )  (RFC 9112 §7)
 void add_codings(std::string_view value, TransferCodings& tc) {
-  for_each_element(value, [&](std::string_view element) {
+  for_each_list_element(value, [&](std::string_view element) {
     const size_t semicolon = element.find(';');
     const std::string_view name = chars::trim_ows(element.substr(0, semicolon));
-    if (name.empty() || !chars::all_of(chars::kToken, name)) tc.malformed = true;
-    const bool chunked = chars::iequals(name, "chunked");
+    if (!is_token(name)) tc.malformed = true;
+    const bool chunked = equals_ignore_case(name, "chunked");
     if (chunked && semicolon != std::string_view::npos) tc.malformed = true;  // no parameters
     tc.chunked += chunked;
     tc.other |= !chunked;
@@ -117,13 +105,13 @@ void collect(const Header& h, Seen& s, RequestHead& head) {
       break;
     case Known::TransferEncoding: ++s.transfer_encodings; add_codings(h.value, s.codings); break;
     case Known::Connection:  // RFC 9110 §7.6.1: a list of connection options
-      for_each_element(h.value, [&](std::string_view option) {
-        s.close |= chars::iequals(option, "close");
-        s.keep_alive |= chars::iequals(option, "keep-alive");
-        s.connection_upgrade |= chars::iequals(option, "upgrade");
+      for_each_list_element(h.value, [&](std::string_view option) {
+        s.close |= equals_ignore_case(option, "close");
+        s.keep_alive |= equals_ignore_case(option, "keep-alive");
+        s.connection_upgrade |= equals_ignore_case(option, "upgrade");
       });
       break;
-    case Known::Expect: s.expect_continue |= chars::iequals(h.value, "100-continue"); break;
+    case Known::Expect: s.expect_continue |= equals_ignore_case(h.value, "100-continue"); break;
     case Known::ContentType: ++s.content_types; break;
     case Known::Upgrade: s.upgrade_field = true; break;
     case Known::Other: break;
@@ -228,7 +216,7 @@ bool forbidden_trailer(std::string_view name) {
       "if-unmodified-since", "keep-alive", "max-forwards", "pragma", "proxy-authorization",
       "proxy-connection", "range", "te", "trailer", "transfer-encoding", "upgrade"};
   for (std::string_view f : kForbidden)
-    if (chars::iequals(name, f)) return true;
+    if (equals_ignore_case(name, f)) return true;
   return false;
 }
 

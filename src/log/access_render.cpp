@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "http/text.h"
 #include "log/access_format.h"
 #include "log/time_text.h"
 
@@ -13,16 +14,6 @@ namespace narwhal::log {
 namespace {
 
 bool absent(std::string_view value) { return value.data() == nullptr; }
-
-char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower_ascii(a[i]) != lower_ascii(b[i])) return false;
-  }
-  return true;
-}
 
 // SafeAtoms: every string atom has '"' replaced by '\"' (and nothing else escaped).
 void append_escaped(std::string& out, std::string_view value) {
@@ -55,7 +46,7 @@ std::string_view find_header(const HeaderList* headers, std::string_view name) {
   std::string_view found;
   if (headers == nullptr) return found;
   for (const auto& [header_name, value] : *headers) {
-    if (iequals(header_name, name)) found = value;
+    if (http::equals_ignore_case(header_name, name)) found = value;
   }
   return found;
 }
@@ -97,7 +88,7 @@ bool base64_decode(std::string_view text, std::string* out) {
 // gunicorn's Logger._get_user: the user name of "Authorization: Basic base64(user:password)".
 void append_user(std::string& out, const AccessRecord& record) {
   std::string_view auth = find_header(record.request_headers, "authorization");
-  if (auth.size() >= 5 && iequals(auth.substr(0, 5), "basic")) {
+  if (auth.size() >= 5 && http::equals_ignore_case(auth.substr(0, 5), "basic")) {
     std::size_t space = auth.find(' ');
     if (space != std::string_view::npos) {
       thread_local std::string decoded;
@@ -141,10 +132,11 @@ bool builtin_environ(const AccessRecord& record, std::string_view name, std::str
     if (header_name.size() != wanted.size()) continue;
     bool match = true;
     for (std::size_t i = 0; i < wanted.size() && match; ++i) {
-      char c = lower_ascii(header_name[i]);
+      char c = http::chars::to_lower(header_name[i]);
       match = (c == '-' ? '_' : c) == wanted[i];
     }
-    if (!match || iequals(header_name, "content-type") || iequals(header_name, "content-length")) {
+    if (!match || http::equals_ignore_case(header_name, "content-type") ||
+        http::equals_ignore_case(header_name, "content-length")) {
       continue;
     }
     if (found) out->push_back(',');

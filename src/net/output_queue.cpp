@@ -35,7 +35,7 @@ void OutputQueue::push_copy(std::string_view data) {
       last.data = last.copy.data();
       last.size = last.copy.size();
       bytes_ += data.size();
-      copied_ += data.size();
+      memory_ += data.size();
       return;
     }
   }
@@ -44,7 +44,7 @@ void OutputQueue::push_copy(std::string_view data) {
   segment.data = segment.copy.data();
   segment.size = segment.copy.size();
   bytes_ += data.size();
-  copied_ += data.size();
+  memory_ += data.size();
   segments_.push_back(std::move(segment));
 }
 
@@ -54,6 +54,7 @@ void OutputQueue::push_borrowed(const char* data, size_t size, void* owner) {
   segment.size = size;
   segment.owner = owner;
   bytes_ += size;
+  memory_ += size;
   segments_.push_back(std::move(segment));
 }
 
@@ -69,7 +70,6 @@ void OutputQueue::push_file(UniqueFd file, off_t offset, uint64_t count) {
 void OutputQueue::pop_front() {
   Segment& front = segments_.front();
   if (front.owner && g_release_owner) g_release_owner(front.owner);
-  if (front.copy.size() > 0) copied_ -= front.copy.size();
   segments_.pop_front();
 }
 
@@ -100,6 +100,7 @@ OutputQueue::Flush OutputQueue::flush(int fd) {
     if (n < 0) return Flush::Error;
     size_t moved = static_cast<size_t>(n);
     bytes_ -= moved;
+    memory_ -= moved;
     while (moved > 0) {
       Segment& segment = segments_.front();
       size_t step = std::min(moved, segment.size);
@@ -120,7 +121,7 @@ OutputQueue::Flush OutputQueue::flush(int fd) {
 void OutputQueue::clear() {
   while (!segments_.empty()) pop_front();
   bytes_ = 0;
-  copied_ = 0;
+  memory_ = 0;
 }
 
 }  // namespace narwhal::net

@@ -28,7 +28,7 @@ class OutputQueue {
 
   bool empty() const { return segments_.empty(); }
   uint64_t bytes() const { return bytes_; }      // total still to send
-  uint64_t copied_bytes() const { return copied_; }  // of which held in our own memory
+  uint64_t memory_bytes() const { return memory_; }  // of which in memory (not files)
 
   void push_copy(std::string_view data);
   // `owner` keeps `data` alive until it is sent (released with the ReleaseOwner function).
@@ -55,7 +55,7 @@ class OutputQueue {
 
   std::deque<Segment> segments_;
   uint64_t bytes_ = 0;
-  uint64_t copied_ = 0;
+  uint64_t memory_ = 0;
   bool corked_ = false;
 };
 

@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "http/text.h"
+
 namespace narwhal::wsgi {
 namespace {
 
@@ -50,13 +52,6 @@ py::Ref latin1(std::string_view text) {
 
 bool set_item(PyObject* dict, PyObject* key, py::Ref value) {
   return value && PyDict_SetItem(dict, key, value.get()) == 0;
-}
-
-char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; }
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return upper(x) == upper(y); });
 }
 
 // Methods are nearly always one of a few: reuse their str objects.
@@ -122,7 +117,7 @@ bool in_network(const IpNetwork& network, int family, const unsigned char* bytes
 bool EnvironBuilder::init(const EnvironSettings& settings, PyObject* file_wrapper_type, PyObject* errors) {
   settings_ = settings;
   for (auto& [name, value] : settings_.secure_scheme_headers) {
-    std::transform(name.begin(), name.end(), name.begin(), upper);
+    std::transform(name.begin(), name.end(), name.begin(), http::chars::to_upper);
   }
   trust_everyone_ = false;
   trusted_networks_.clear();
@@ -195,7 +190,8 @@ Peer EnvironBuilder::make_peer(const std::string& remote_host, int remote_port,
 bool EnvironBuilder::forwarder_listed(std::string_view name) const {
   for (const std::string& listed : settings_.forwarder_headers) {
     if (listed.size() == name.size() &&
-        std::equal(name.begin(), name.end(), listed.begin(), [](char x, char y) { return upper(x) == y; })) {
+        std::equal(name.begin(), name.end(), listed.begin(),
+                   [](char x, char y) { return http::chars::to_upper(x) == y; })) {
       return true;
     }
   }
@@ -222,7 +218,7 @@ py::Ref EnvironBuilder::header_key(std::string_view name) {
   auto found = header_keys_.find(name);
   if (found != header_keys_.end()) return found->second;
   scratch_.assign("HTTP_");
-  for (char c : name) scratch_.push_back(c == '-' ? '_' : upper(c));
+  for (char c : name) scratch_.push_back(c == '-' ? '_' : http::chars::to_upper(c));
   PyObject* raw = PyUnicode_DecodeLatin1(scratch_.data(), static_cast<Py_ssize_t>(scratch_.size()), nullptr);
   if (!raw) return {};
   PyUnicode_InternInPlace(&raw);
@@ -271,18 +267,18 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
   std::string_view script_name = settings_.script_name;
   bool script_name_from_header = false;
   for (const http::Header& header : head.headers) {
-    if (header.name.size() == 11 && equals_ignore_case(header.name, "script_name")) {
+    if (header.name.size() == 11 && http::equals_ignore_case(header.name, "script_name")) {
       script_name = header.value;
       script_name_from_header = true;
     }
     py::Ref key;
-    if (equals_ignore_case(header.name, "content-type")) key = py::Ref::borrow(n.content_type);
-    else if (equals_ignore_case(header.name, "content-length")) key = py::Ref::borrow(n.content_length);
+    if (http::equals_ignore_case(header.name, "content-type")) key = py::Ref::borrow(n.content_type);
+    else if (http::equals_ignore_case(header.name, "content-length")) key = py::Ref::borrow(n.content_length);
     else key = header_key(header.name);
     if (!key || !add_header(environ, key.get(), header.value)) return {};
     if (peer.trusted) {
       for (const auto& [name, secure_value] : settings_.secure_scheme_headers) {
-        if (!equals_ignore_case(header.name, name)) continue;
+        if (!http::equals_ignore_case(header.name, name)) continue;
         int this_scheme = header.value == secure_value ? 2 : 1;
         if (scheme != 0 && scheme != this_scheme) {
           *error_reason = "Contradictory scheme headers";

@@ -6,23 +6,17 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <thread>
 
+#include "base/clock.h"
 #include "base/io.h"
 
 namespace narwhal::wsgi {
 namespace {
-
-int64_t monotonic_ms() {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
-}
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kLastChunk = "0\r\n\r\n";
@@ -72,7 +66,7 @@ bool Exchange::may_keep_alive() const {
 // end() is noticed; gives up after the stall timeout without progress, or at the deadline.
 int Exchange::wait(bool for_write) {
   Waiter& waiter = options_.waiter ? *options_.waiter : poll_waiter();
-  int64_t now = monotonic_ms();
+  int64_t now = clock::monotonic_ms();
   int64_t deadline = now + (for_write ? options_.write_timeout_ms : options_.read_timeout_ms);
   if (options_.deadline_ms > 0) deadline = std::min(deadline, options_.deadline_ms);
   waiting_.store(true, std::memory_order_relaxed);
@@ -93,7 +87,7 @@ int Exchange::wait(bool for_write) {
       result = ready < 0 ? ready : 0;
       break;
     }
-    now = monotonic_ms();
+    now = clock::monotonic_ms();
   }
   waiting_.store(false, std::memory_order_relaxed);
   return result;
@@ -204,10 +198,10 @@ void Exchange::take(size_t count) {
   }
 }
 
-// Waits until the queue holds at most output_buffer copied bytes (all: until it is empty).
-int Exchange::drain_output(bool all) {
+// Waits until the queue holds at most output_buffer bytes in memory.
+int Exchange::drain_output() {
   net::OutputQueue& out = *options_.output;
-  while (all ? !out.empty() : out.copied_bytes() > options_.output_buffer) {
+  while (out.memory_bytes() > options_.output_buffer) {
     net::OutputQueue::Flush flushed = out.flush(fd_);
     if (flushed == net::OutputQueue::Flush::Done) break;
     if (flushed == net::OutputQueue::Flush::Error) return -EPIPE;
@@ -232,6 +226,10 @@ int Exchange::write_iov(struct iovec* iov, int count, void* owner) {
     }
     if (count == 0) return 0;
   }
+  // The queue holds at most output_buffer bytes before more is added (a generator writing to
+  // a client that does not read waits here, bounded by write_timeout); one element may be
+  // larger (a 50 MiB bytes body is queued whole, without a copy, and the writer is free).
+  if (int rc = drain_output(); rc != 0) return rc;
   for (int i = 0; i < count; ++i) {
     const char* base = static_cast<const char*>(iov[i].iov_base);
     if (iov[i].iov_len == 0) continue;
@@ -243,7 +241,7 @@ int Exchange::write_iov(struct iovec* iov, int count, void* owner) {
       out->push_copy(std::string_view(base, iov[i].iov_len));
     }
   }
-  return out->copied_bytes() > options_.output_buffer ? drain_output(false) : 0;
+  return 0;
 }
 
 int Exchange::write_raw(std::string_view bytes) {

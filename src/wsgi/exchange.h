@@ -22,6 +22,7 @@
 #include "base/unique_fd.h"
 #include "http/request_parser.h"
 #include "net/output_queue.h"
+#include "http/response.h"
 
 namespace narwhal::wsgi {
 
@@ -42,9 +43,9 @@ struct ExchangeOptions {
   std::atomic<int64_t>* heartbeat = nullptr;  // refreshed while waiting on the peer (sync)
   Waiter* waiter = nullptr;                   // null = poll_waiter()
   // What the socket does not take at once may wait in this queue, finished by the worker's
-  // loop after the exchange (null: every write waits until the socket took it). Copied
-  // bytes beyond output_buffer make the writer wait; borrowed ones (owned by the response)
-  // and files cost no copy and are never waited for.
+  // loop after the exchange (null: every write waits until the socket took it). A writer
+  // waits while the queue holds more than output_buffer bytes in memory; one element may be
+  // larger (borrowed from the response without a copy); files are never waited for.
   net::OutputQueue* output = nullptr;
   size_t output_buffer = 1 << 20;
   // Set (by a signal handler) when the worker must stop: responses framed after that say
@@ -55,13 +56,9 @@ struct ExchangeOptions {
   std::string* head_storage = nullptr;
 };
 
-// How the response body is delimited (RFC 9112 §6.3).
-struct Framing {
-  bool no_body = false;        // HEAD, 1xx, 204, 304
-  bool chunked = false;
-  int64_t content_length = -1;  // -1 = not given
-  bool keep_alive = true;      // false: close after the response
-};
+// How the response body is delimited and whether the connection is reused: decided by the
+// http layer's ResponseHeadBuilder (http/response.h).
+using Framing = http::ResponseFraming;
 
 // TCP_CORK on/off (no-op on unix sockets): used around sendfile responses.
 void set_cork(int fd, bool on);
@@ -142,7 +139,7 @@ class Exchange {
   int wait(bool for_write);
   int flush_head_with(const char* data, size_t size, void* owner);
   int write_iov(struct iovec* iov, int count, void* owner);  // owner: of the one iovec given
-  int drain_output(bool all);  // waits until the queue holds at most output_buffer copied bytes
+  int drain_output();  // waits until the queue holds at most output_buffer bytes in memory
 
   int fd_;
   http::RequestParser& parser_;

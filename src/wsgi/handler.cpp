@@ -3,27 +3,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include "http/response.h"
 #include "log/logger.h"
 #include "wsgi/objects.h"
 
 namespace narwhal::wsgi {
 namespace {
-
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-  }
-}
 
 void log_app_error(const Exchange& exchange, std::string_view what) {
   std::string message = std::string(what) + " " + std::string(exchange.head().target) + "\n" +
@@ -145,7 +130,7 @@ void fail(Exchange& exchange, RequestResult& outcome) {
   outcome.keep_alive = false;
   if (exchange.head_sent()) return;
   int status = exchange.body_timed_out() ? 408 : exchange.body_error_status() != 0 ? exchange.body_error_status() : 500;
-  std::string response = error_response(status, "");
+  std::string response = http::error_response(status, "");
   py::GilRelease nogil;
   if (exchange.write_raw(response) == 0) outcome.status = status;
 }
@@ -166,16 +151,6 @@ void report_failure(const Exchange& exchange) {
 
 void install_output_release() { net::OutputQueue::set_release_owner(release_queued_bytes); }
 
-std::string error_response(int status, std::string_view detail) {
-  std::string body = reason_phrase(status);
-  if (!detail.empty()) body.append(": ").append(detail);
-  body.push_back('\n');
-  std::string response = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) +
-                         "\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                         "Content-Length: " + std::to_string(body.size()) + "\r\nServer: narwhal\r\n\r\n";
-  return response + body;
-}
-
 RequestResult handle_request(Application& app, Exchange& exchange, const Peer& peer, bool keep_environ) {
   RequestResult outcome;
   py::Ref input = new_input(&exchange);
@@ -189,7 +164,7 @@ RequestResult handle_request(Application& app, Exchange& exchange, const Peer& p
   py::Ref environ = app.environ.build(exchange.head(), peer, input.get(), &bad_request);
   if (!environ) {
     if (!bad_request.empty()) {
-      std::string response = error_response(400, bad_request);
+      std::string response = http::error_response(400, bad_request);
       py::GilRelease nogil;
       if (exchange.write_raw(response) == 0) outcome.status = 400;
     } else {

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/response.h"
 #include "python/pyref.h"
 #include "wsgi/environ.h"
 #include "wsgi/exchange.h"
@@ -31,7 +32,10 @@ RequestResult handle_request(Application& app, Exchange& exchange, const Peer& p
 // Lets output queues drop the Python references send_body gave them (once per process).
 void install_output_release();
 
-// A complete error response (status line, Connection: close, small text body).
-std::string error_response(int status, std::string_view detail);
+// A complete error response (status line, Connection: close, small text body); kept for the
+// workers, the builder is http::error_response.
+inline std::string error_response(int status, std::string_view detail) {
+  return http::error_response(status, detail);
+}
 
 }  // namespace narwhal::wsgi

@@ -1,13 +1,11 @@
-// start_response and the write() callable (PEP 3333 §"The start_response() Callable"), and the
-// serialisation of the response head with the framing decision (RFC 9112 §6).
-#include <time.h>
-
-#include <cctype>
+// start_response and the write() callable (PEP 3333 §"The start_response() Callable"): the
+// status and headers the app gives are handed, as latin-1 views, to the http layer, which
+// validates them, serialises the head and decides the framing (http/response.h).
 #include <cerrno>
-#include <cstring>
 #include <new>
 #include <string>
 
+#include "http/response.h"
 #include "wsgi/objects.h"
 
 namespace narwhal::wsgi {
@@ -21,21 +19,6 @@ struct StartResponse {
   PyObject* write_method;  // bound "write", created lazily
 };
 
-bool is_tchar(unsigned char c) {
-  // RFC 9110 §5.6.2 token characters.
-  if (c >= '0' && c <= '9') return true;
-  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
-  }
-  return true;
-}
-
 // A str as latin-1 bytes without copying (PEP 3333: header strings are ISO-8859-1).
 bool latin1_view(PyObject* object, std::string_view* out) {
   if (!PyUnicode_Check(object) || PyUnicode_READY(object) < 0 ||
@@ -47,100 +30,51 @@ bool latin1_view(PyObject* object, std::string_view* out) {
   return true;
 }
 
-std::string_view http_date() {
-  static thread_local time_t cached_second = 0;
-  static thread_local char buffer[40];
-  static thread_local size_t length = 0;
-  time_t now = time(nullptr);
-  if (now != cached_second) {
-    struct tm utc;
-    gmtime_r(&now, &utc);
-    length = strftime(buffer, sizeof buffer, "%a, %d %b %Y %H:%M:%S GMT", &utc);
-    cached_second = now;
-  }
-  return std::string_view(buffer, length);
-}
-
-bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::string_view kNames[] = {"connection", "keep-alive", "proxy-authenticate",
-                                                "proxy-authorization", "te", "trailer",
-                                                "trailers", "transfer-encoding", "upgrade"};
-  for (std::string_view candidate : kNames) {
-    if (equals_ignore_case(name, candidate)) return true;
-  }
-  return false;
-}
-
-bool contains_token(std::string_view list, std::string_view token) {
-  size_t start = 0;
-  while (start <= list.size()) {
-    size_t comma = list.find(',', start);
-    std::string_view item = list.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (equals_ignore_case(item, token)) return true;
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return false;
-}
-
 bool parse_status(PyObject* status, int* code) {
   std::string_view text;
   if (!latin1_view(status, &text)) {
     PyErr_SetString(PyExc_TypeError, "status must be a latin-1 str like '200 OK'");
     return false;
   }
-  if (text.size() < 3 || !std::isdigit(static_cast<unsigned char>(text[0])) ||
-      !std::isdigit(static_cast<unsigned char>(text[1])) ||
-      !std::isdigit(static_cast<unsigned char>(text[2])) || (text.size() > 3 && text[3] != ' ') ||
-      text[0] == '0') {
-    PyErr_Format(PyExc_ValueError, "Invalid status %R: expected 'NNN Reason'", status);
+  if (const char* error = http::check_status(text, code)) {
+    PyErr_Format(PyExc_ValueError, "Invalid status %R: %s", status, error);
     return false;
   }
-  for (char c : text) {
-    if (c == '\r' || c == '\n' || c == '\0') {
-      PyErr_Format(PyExc_ValueError, "Invalid status %R: control character", status);
-      return false;
-    }
-  }
-  *code = (text[0] - '0') * 100 + (text[1] - '0') * 10 + (text[2] - '0');
   return true;
 }
 
+// One (name, value) item of the headers list as latin-1 views; false with a TypeError set.
+bool header_views(PyObject* item, std::string_view* name, std::string_view* value) {
+  if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+    PyErr_Format(PyExc_TypeError, "header %R is not a (name, value) tuple", item);
+    return false;
+  }
+  if (!latin1_view(PyTuple_GET_ITEM(item, 0), name) || !latin1_view(PyTuple_GET_ITEM(item, 1), value)) {
+    PyErr_Format(PyExc_TypeError, "header %R: name and value must be latin-1 str", item);
+    return false;
+  }
+  return true;
+}
+
+void set_header_error(PyObject* item, const char* error) {
+  PyErr_Format(PyExc_ValueError, "Invalid header %R: %s", item, error);
+}
+
+// Runs when the app calls start_response(), so that it gets the exception where it made the
+// mistake; prepare_head() checks again (the app may change the list afterwards).
 bool check_headers(PyObject* headers) {
   if (!PyList_Check(headers)) {
     PyErr_SetString(PyExc_TypeError, "headers must be a list of (name, value) tuples");
     return false;
   }
-  Py_ssize_t count = PyList_GET_SIZE(headers);
-  for (Py_ssize_t i = 0; i < count; ++i) {
+  http::ResponseFieldCheck check;
+  for (Py_ssize_t i = 0, count = PyList_GET_SIZE(headers); i < count; ++i) {
     PyObject* item = PyList_GET_ITEM(headers, i);
-    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
-      PyErr_Format(PyExc_TypeError, "header %R is not a (name, value) tuple", item);
-      return false;
-    }
     std::string_view name, value;
-    if (!latin1_view(PyTuple_GET_ITEM(item, 0), &name) || !latin1_view(PyTuple_GET_ITEM(item, 1), &value)) {
-      PyErr_Format(PyExc_TypeError, "header %R: name and value must be latin-1 str", item);
+    if (!header_views(item, &name, &value)) return false;
+    if (const char* error = check.add(name, value)) {
+      set_header_error(item, error);
       return false;
-    }
-    if (name.empty()) {
-      PyErr_Format(PyExc_ValueError, "Invalid header name %R", PyTuple_GET_ITEM(item, 0));
-      return false;
-    }
-    for (char c : name) {
-      if (!is_tchar(static_cast<unsigned char>(c))) {
-        PyErr_Format(PyExc_ValueError, "Invalid header name %R", PyTuple_GET_ITEM(item, 0));
-        return false;
-      }
-    }
-    for (char c : value) {
-      if (c == '\r' || c == '\n' || c == '\0') {
-        PyErr_Format(PyExc_ValueError, "Invalid header value %R for %R", PyTuple_GET_ITEM(item, 1),
-                     PyTuple_GET_ITEM(item, 0));
-        return false;
-      }
     }
   }
   return true;
@@ -267,72 +201,35 @@ bool prepare_head(PyObject* start_response, int64_t known_length) {
   Exchange& exchange = *object->exchange;
   const StartResponseState& state = object->state;
   const http::RequestHead& request = exchange.head();
-  Framing framing = exchange.framing();  // keep_alive preset by the worker (shutdown, limits)
-
-  int code = state.status_code;
-  framing.no_body = request.method == "HEAD" || (code >= 100 && code < 200) || code == 204 || code == 304;
-  framing.keep_alive = framing.keep_alive && request.keep_alive && exchange.may_keep_alive();
+  http::ResponseRequest facts;
+  facts.head_method = request.method == "HEAD";
+  facts.version_major = request.version_major;
+  facts.version_minor = request.version_minor;
+  // The worker presets framing().keep_alive (keepalive setting, max_requests, shutdown).
+  facts.keep_alive = exchange.framing().keep_alive && request.keep_alive && exchange.may_keep_alive();
 
   std::string& head = exchange.head_buffer();
-  head.clear();
+  http::ResponseHeadBuilder builder(head, facts);
   std::string_view status_text;
-  latin1_view(state.status.get(), &status_text);
-  head.append("HTTP/1.1 ").append(status_text).append("\r\n");
-
-  int64_t app_length = -1;
-  bool has_server = false, has_date = false;
+  latin1_view(state.status.get(), &status_text);  // checked by start_response()
+  if (const char* error = builder.status(status_text)) {
+    PyErr_Format(PyExc_ValueError, "Invalid status %R: %s", state.status.get(), error);
+    return false;
+  }
   PyObject* headers = state.headers.get();
-  for (Py_ssize_t i = 0, n = PyList_GET_SIZE(headers); i < n; ++i) {
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(headers); ++i) {
     PyObject* item = PyList_GET_ITEM(headers, i);
     std::string_view name, value;
-    latin1_view(PyTuple_GET_ITEM(item, 0), &name);
-    latin1_view(PyTuple_GET_ITEM(item, 1), &value);
-    if (equals_ignore_case(name, "content-length")) {
-      int64_t parsed = 0;
-      bool valid = !value.empty() && value.size() <= 18;
-      for (char c : value) {
-        if (c < '0' || c > '9') valid = false;
-        else parsed = parsed * 10 + (c - '0');
-      }
-      if (!valid) {
-        PyErr_Format(PyExc_ValueError, "Invalid Content-Length %R", PyTuple_GET_ITEM(item, 1));
-        return false;
-      }
-      app_length = parsed;
-    } else if (is_hop_by_hop(name)) {
-      // PEP 3333: hop-by-hop headers belong to the server; honour "Connection: close".
-      if (equals_ignore_case(name, "connection") && contains_token(value, "close")) framing.keep_alive = false;
-      continue;
-    } else if (equals_ignore_case(name, "server")) {
-      has_server = true;
-    } else if (equals_ignore_case(name, "date")) {
-      has_date = true;
+    if (!header_views(item, &name, &value)) {
+      head.clear();
+      return false;
     }
-    head.append(name).append(": ").append(value).append("\r\n");
-  }
-
-  framing.chunked = false;
-  framing.content_length = app_length;
-  if (app_length < 0 && known_length >= 0 && code != 204 && code != 304 && code >= 200) {
-    framing.content_length = known_length;
-    head.append("Content-Length: ").append(std::to_string(known_length)).append("\r\n");
-  } else if (app_length < 0 && !framing.no_body) {
-    if (request.version_major == 1 && request.version_minor >= 1) {
-      framing.chunked = true;
-      head.append("Transfer-Encoding: chunked\r\n");
-    } else {
-      framing.keep_alive = false;  // HTTP/1.0: the body ends when the connection closes
+    if (const char* error = builder.field(name, value)) {
+      set_header_error(item, error);
+      return false;
     }
   }
-  if (!framing.keep_alive) {
-    head.append("Connection: close\r\n");
-  } else if (request.version_minor == 0) {
-    head.append("Connection: keep-alive\r\n");
-  }
-  if (!has_date) head.append("Date: ").append(http_date()).append("\r\n");
-  if (!has_server) head.append("Server: narwhal\r\n");
-  head.append("\r\n");
-  exchange.set_framing(framing);
+  exchange.set_framing(builder.finish(known_length));
   exchange.mark_response_started();
   return true;
 }
