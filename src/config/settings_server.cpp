@@ -94,13 +94,14 @@ void add_server_settings(std::vector<Setting>& rows) {
       .default_text = "",
       .validate = validate_class(),
       .short_doc = "The type of workers to use.",
-      .doc = "`sync` (the default) handles one request at a time per worker; `gthread` serves "
-             "`threads` requests concurrently per worker. gunicorn-style dotted paths such as "
-             "`gunicorn.workers.gthread.ThreadWorker` or `uvicorn.workers.UvicornWorker` are accepted "
-             "here; narwhal refuses worker classes it does not implement at start-up.\n\n"
+      .doc = "`sync` (the default) handles one request at a time per worker. `gthread`, `gevent` and "
+             "`asgi` are known but not available yet: start-up refuses them. gunicorn's dotted paths "
+             "(`gunicorn.workers.sync.SyncWorker`), `egg:gunicorn#sync` and "
+             "`uvicorn.workers.UvicornWorker` (`asgi`) name the same workers; any other class, such as "
+             "your own Python worker class, is refused: narwhal's workers are C++.\n\n"
              "`sync` with `threads` greater than 1 runs the `gthread` worker, as in gunicorn.",
   });
-  rows.push_back({
+  rows.push_back(ignored({
       .name = "threads",
       .section = "Worker Processes",
       .flags = {"--threads"},
@@ -114,7 +115,10 @@ void add_server_settings(std::vector<Setting>& rows) {
       .doc = "Runs each worker with this many threads, generally in the `2-4 x $(NUM_CORES)` range. "
              "Only the `gthread` worker uses it; `sync` with more than one thread becomes `gthread`.",
       .cli_value = Setting::CliValue::Int,
-  });
+  },
+  // Honoured once the gthread worker is available (src/workers/registry.cpp).
+  "only the gthread worker uses it, and it is not available yet: more than 1 thread with sync "
+  "selects gthread, which start-up refuses"));
   rows.push_back({
       .name = "worker_connections",
       .section = "Worker Processes",

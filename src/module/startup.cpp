@@ -16,6 +16,7 @@
 #include "log/logger.h"
 #include "module/hooks.h"
 #include "module/process.h"
+#include "module/settings_check.h"
 #include "module/settings_sources.h"
 #include "module/startup_state.h"
 #include "net/listener.h"
@@ -146,7 +147,15 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   options.header_timeout_ms = header_timeout > 0 ? header_timeout * 1000 : int64_t{1} << 40;
   options.body_timeout_ms = seconds_or_timeout("body_timeout");
   options.write_timeout_ms = seconds_or_timeout("write_timeout");
-  int status = workers::run_sync_worker(context, options, app);
+  // The worker body of the resolved class (src/workers/registry.h); load_settings refused the
+  // classes that have none yet.
+  int status = arbiter::kWorkerBootError;
+  switch (const workers::WorkerClass resolved = module::worker_class(cfg); resolved.kind) {
+    case workers::WorkerKind::Sync: status = workers::run_sync_worker(context, options, app); break;
+    case workers::WorkerKind::Gthread:
+    case workers::WorkerKind::Gevent:
+    case workers::WorkerKind::Asgi: log::logger().error("No worker body for worker class " + resolved.name); break;
+  }
   py::Ref args = py::Ref::steal(PyTuple_New(0));
   if (!call_glue("flush_stdio", args.get())) PyErr_Clear();
   return status;
@@ -248,6 +257,7 @@ int run_main(const std::vector<std::string>& argv) {
     print_error(error);
     return 1;
   }
+  module::warn_ignored_settings(cfg);
   // gunicorn's Arbiter.setup: num_workers is set (nworkers_changed), the app preloaded; then
   // Arbiter.start (in arbiter::run) logs "Starting", writes the pid file, runs on_starting...
   if (!startup.hooks.init(cfg, startup.app_uri)) return 1;
