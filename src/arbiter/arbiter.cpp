@@ -148,7 +148,7 @@ void Arbiter::manage_workers() {
   size_t count = by_age.size();
   for (size_t i = 0; count > static_cast<size_t>(num_workers_); ++i, --count) {
     const pid_t pid = by_age[i].second;
-    workers_[pid].stopped_at_ms = heartbeat_now_ms();
+    workers_[pid].stopped_at_ms = workers::heartbeat_now_ms();
     kill_worker(pid, SIGTERM);
   }
   if (last_logged_count_ != static_cast<int>(count)) {
@@ -272,7 +272,7 @@ void Arbiter::report_exit(pid_t pid, int status) {
 
 // Workers whose heartbeat is older than `timeout`: SIGABRT first, SIGKILL after abort_grace.
 void Arbiter::murder_workers() {
-  const int64_t now = heartbeat_now_ms();
+  const int64_t now = workers::heartbeat_now_ms();
   std::vector<std::pair<pid_t, int>> kills;
   for (auto& [pid, worker] : workers_) {
     // A draining worker gets graceful_timeout, as on stop; its own deadline normally ends it.
@@ -318,17 +318,17 @@ void Arbiter::stop(bool graceful) {
   stopping_ = true;
   const bool unlink = options_.unlink_unix_sockets && reexec_pid_ == 0 && master_pid_ == 0;
   net::close_listeners(listeners_, unlink);
-  const int64_t deadline = heartbeat_now_ms() + to_ms(options_.graceful_timeout);
+  const int64_t deadline = workers::heartbeat_now_ms() + to_ms(options_.graceful_timeout);
   kill_workers(graceful ? SIGTERM : SIGQUIT);
   wait_for_workers(deadline);
   if (workers_.empty()) return;
   kill_workers(SIGKILL);
-  wait_for_workers(heartbeat_now_ms() + 1000);  // SIGKILL is quick; don't leave zombies
+  wait_for_workers(workers::heartbeat_now_ms() + 1000);  // SIGKILL is quick; don't leave zombies
 }
 
 void Arbiter::wait_for_workers(int64_t deadline) {
   reap_workers();
-  for (int64_t now = heartbeat_now_ms(); !workers_.empty() && now < deadline; now = heartbeat_now_ms()) {
+  for (int64_t now = workers::heartbeat_now_ms(); !workers_.empty() && now < deadline; now = workers::heartbeat_now_ms()) {
     signals_.sleep(static_cast<int>(std::min<int64_t>(100, deadline - now)));  // SIGCHLD wakes it
     reap_workers();
   }

@@ -12,12 +12,15 @@
 #include <vector>
 
 #include "net/listener.h"
+#include "workers/context.h"
 
 namespace narwhal::arbiter {
 
-// Worker exit statuses the master understands (gunicorn's Arbiter constants).
-inline constexpr int kWorkerBootError = 3;  // "Worker failed to boot." -> the master exits 3
-inline constexpr int kAppLoadError = 4;     // "App failed to load."    -> the master exits 4
+// The worker exit statuses and the worker context are shared with the workers: they live in
+// workers/context.h, below both. These names keep the master's code (and its callers) short.
+using workers::kAppLoadError;
+using workers::kWorkerBootError;
+using workers::WorkerContext;
 
 struct ArbiterOptions {
   int workers = 1;
@@ -36,18 +39,6 @@ struct ArbiterOptions {
   std::vector<std::string> exec_argv;
   std::string exec_cwd;
   bool systemd = false;  // the listeners came from socket activation (LISTEN_FDS)
-};
-
-// What a worker gets, in the child, after fork.
-struct WorkerContext {
-  int age = 0;     // 1 for the first worker spawned, then 2, 3...
-  pid_t ppid = 0;  // the master; a worker whose getppid() differs should exit
-  pid_t pid = 0;
-  // In MAP_SHARED memory: the worker stores heartbeat_now_ms() into it (arbiter::beat) at
-  // least every timeout/2 seconds, or the master kills it.
-  std::atomic<int64_t>* heartbeat = nullptr;
-  const std::vector<net::Listener>* listeners = nullptr;
-  double timeout = 0;  // the master's timeout, for the worker's own pacing
 };
 
 struct Callbacks {

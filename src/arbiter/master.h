@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "arbiter/arbiter.h"
-#include "arbiter/heartbeat.h"
 #include "arbiter/pidfile.h"
 #include "arbiter/signals.h"
+#include "workers/heartbeat.h"
 
 namespace narwhal::arbiter {
 
@@ -94,7 +94,7 @@ class Arbiter {
   bool stopping_ = false;
   std::optional<Halt> halt_;
   std::map<pid_t, Worker> workers_;
-  HeartbeatTable heartbeats_;
+  workers::HeartbeatTable heartbeats_;
   SignalQueue signals_;
   std::minstd_rand random_;
 };

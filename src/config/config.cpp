@@ -123,6 +123,10 @@ std::string Config::print_config() const {
     out.append(width - name.size(), ' ');
     out += " = ";
     out += format_value(value);
+    // narwhal's addition to gunicorn's layout: what narwhal does not do with this setting yet.
+    const Setting* setting = find_setting(name);
+    if (setting->support == Setting::Support::Ignored) out += "  # no effect in narwhal yet";
+    if (setting->support == Setting::Support::Refused) out += "  # refused by narwhal (not supported yet)";
   }
   return out;
 }
@@ -152,13 +156,15 @@ bool Config::sendfile() const {
   return lowered == "y" || lowered == "1" || lowered == "yes" || lowered == "true";
 }
 
-std::string Config::worker_class_str() const {
-  const Value& value = get("worker_class");
-  if (const auto* callable = std::get_if<Callable>(&value)) return callable->repr;
-  const std::string& uri = get_string("worker_class");
-  bool is_sync = uri == "sync" || (uri.size() >= 10 && uri.ends_with("SyncWorker"));
-  if (is_sync && get_int("threads") > 1) return "gthread";
-  return uri;
+std::vector<const Setting*> Config::unsupported_settings() const {
+  const Config defaults;  // the defaults as this process computes them (environment included)
+  std::vector<const Setting*> out;
+  for (const Setting& setting : settings_table()) {
+    if (setting.support == Setting::Support::Honoured) continue;
+    // repr_value compares every alternative, Callable by its repr (a hook's default is None).
+    if (repr_value(get(setting.name)) != repr_value(defaults.get(setting.name))) out.push_back(&setting);
+  }
+  return out;
 }
 
 bool Config::is_ssl() const { return !get_string("certfile").empty() || !get_string("keyfile").empty(); }

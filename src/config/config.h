@@ -65,6 +65,14 @@ struct Setting {
   // the euid, the cwd), evaluated by each Config() and validated like any other value; nullopt
   // (or an empty function) keeps default_value. default_text documents it for the docs.
   std::function<std::optional<Value>()> computed_default = {};
+  // What narwhal does with a value other than the default. gunicorn's rows are all accepted (a
+  // migrated gunicorn.conf.py must keep starting), but some have no effect in narwhal yet:
+  // Ignored ones log one WARNING at start-up naming them; Refused ones (security-relevant, never
+  // half-honoured, e.g. certfile without TLS) stop the start-up with an error. `support_note`
+  // says why, for those messages, --print-config and docs/settings.md.
+  enum class Support { Honoured, Ignored, Refused };
+  Support support = Support::Honoured;
+  std::string support_note = {};
 };
 
 const std::vector<Setting>& settings_table();
@@ -111,8 +119,11 @@ class Config {
   std::string proc_name() const;              // proc_name, else default_proc_name
   StringMap env() const;                      // raw_env split at the first '='
   bool sendfile() const;                      // --no-sendfile wins, else $SENDFILE, else true
-  std::string worker_class_str() const;       // "gthread" for sync with threads > 1
   bool is_ssl() const;                        // certfile or keyfile set
+
+  // Settings whose support is not Honoured and whose value differs from the default (computed
+  // defaults included), in table order: the caller refuses or warns about them at start-up.
+  std::vector<const Setting*> unsupported_settings() const;
 
   // Errors met while evaluating computed defaults (e.g. WEB_CONCURRENCY=abc); the setting then
   // keeps its static default. The caller reports them like gunicorn would fail at import.

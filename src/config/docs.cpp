@@ -90,6 +90,20 @@ const char* type_name(Type type) {
   return "";
 }
 
+// Setting::support, stated before the description so nobody is misled by gunicorn's text.
+std::string support_text(const Setting& setting) {
+  std::string note = setting.support_note.empty() ? "" : ": " + setting.support_note;
+  switch (setting.support) {
+    case Setting::Support::Honoured: return "";
+    case Setting::Support::Ignored:
+      return "**Not honoured yet:** accepted, but has no effect in narwhal yet" + note +
+             ". A value other than the default logs a warning at start-up.\n\n";
+    case Setting::Support::Refused:
+      return "**Not supported yet:** a value other than the default is refused at start-up" + note + ".\n\n";
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string usage_text(std::string_view program) {
@@ -118,7 +132,10 @@ std::string settings_markdown() {
       "can also be given on the command line. Command-line arguments can also come from the "
       "`NARWHAL_CMD_ARGS` or `GUNICORN_CMD_ARGS` environment variable, e.g. "
       "`GUNICORN_CMD_ARGS=\"--bind=127.0.0.1 --workers=3\" narwhal app:app`.\n\n"
-      "Names, flags, defaults and semantics follow gunicorn; differences are noted per setting.\n";
+      "Names, flags, defaults and semantics follow gunicorn; differences are noted per setting. "
+      "Settings marked **Not honoured yet** are accepted so a gunicorn configuration keeps working, "
+      "but have no effect yet (a warning names each one set at start-up); settings marked **Not "
+      "supported yet** stop the start-up when set. `--print-config` marks both.\n";
   for (const auto& section : sections()) {
     out += "\n## " + section + "\n";
     for (const auto& setting : settings_table()) {
@@ -127,6 +144,7 @@ std::string settings_markdown() {
       if (!setting.flags.empty()) out += "**Command line:** " + invocation_of(setting, true) + "\n\n";
       out += "**Default:** `" + setting.default_text + "`\n\n";
       out += std::string("**Type:** ") + type_name(setting.type) + "\n\n";
+      out += support_text(setting);
       out += setting.short_doc + "\n";
       if (!setting.doc.empty()) out += "\n" + setting.doc + "\n";
     }

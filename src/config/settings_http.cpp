@@ -2,6 +2,9 @@
 #include "config/table_rows.h"
 
 namespace narwhal::config {
+
+// Why rows below are ignored or refused (Setting::support).
+constexpr const char* kNoPaste = "PasteDeploy applications are not supported yet";
 namespace {
 
 Setting mechanics_flag(std::string name, std::string flag, std::string short_doc, std::string doc) {
@@ -79,7 +82,7 @@ void add_http_settings(std::vector<Setting>& rows) {
       .short_doc = "A comma-separated list of directories to add to the Python path.",
       .doc = "e.g. `'/home/djangoprojects/myproject,/home/python/mylibrary'`.",
   });
-  rows.push_back({
+  rows.push_back(ignored({
       .name = "paste",
       .section = "Server Mechanics",
       .flags = {"--paste", "--paster"},
@@ -92,11 +95,13 @@ void add_http_settings(std::vector<Setting>& rows) {
       .short_doc = "Load a PasteDeploy config file.",
       .doc = "The argument may contain a `#` symbol followed by the name of an app section from the "
              "config file, e.g. `production.ini#admin`.",
-  });
-  rows.push_back(mechanics_flag("proxy_protocol", "--proxy-protocol", "Enable detect PROXY protocol (PROXY mode).",
-                                "Allows using HTTP and the PROXY protocol (v1) together, e.g. behind "
-                                "stunnel or HAProxy."));
-  rows.push_back({
+  }, kNoPaste));
+  rows.push_back(refused(mechanics_flag("proxy_protocol", "--proxy-protocol",
+                                        "Enable detect PROXY protocol (PROXY mode).",
+                                        "Allows using HTTP and the PROXY protocol (v1) together, e.g. "
+                                        "behind stunnel or HAProxy."),
+                         "the PROXY protocol is not implemented yet"));
+  rows.push_back(ignored({
       .name = "proxy_allow_ips",
       .section = "Server Mechanics",
       .flags = {"--proxy-allow-from"},
@@ -109,8 +114,8 @@ void add_http_settings(std::vector<Setting>& rows) {
       .short_doc = "Front-end's IP addresses or networks from which allowed accept proxy requests "
                    "(comma separated).",
       .doc = kTrustNote,
-  });
-  rows.push_back({
+  }, "only the PROXY protocol uses it, and proxy_protocol is refused"));
+  rows.push_back(ignored({
       .name = "raw_paste_global_conf",
       .section = "Server Mechanics",
       .flags = {"--paste-global"},
@@ -123,7 +128,7 @@ void add_http_settings(std::vector<Setting>& rows) {
       .short_doc = "Set a PasteDeploy global config variable in `key=value` form.",
       .doc = "The option can be specified multiple times; the variables are passed to the "
              "PasteDeploy entrypoint.",
-  });
+  }, kNoPaste));
   rows.push_back(mechanics_flag("permit_obsolete_folding", "--permit-obsolete-folding",
                                 "Permit requests employing obsolete HTTP line folding mechanism.",
                                 "Each fold is replaced with one space (RFC 9112 §5.2); the field "

@@ -2,6 +2,11 @@
 #include "config/table_rows.h"
 
 namespace narwhal::config {
+
+// Why rows below are ignored or refused (Setting::support).
+constexpr const char* kNoSyslog = "syslog logging is not implemented yet";
+constexpr const char* kNoStatsd = "statsd metrics are not implemented yet";
+constexpr const char* kCppLogger = "the C++ logger is configured by errorlog, accesslog, loglevel and access_log_format";
 namespace {
 
 Setting logging_flag(std::string name, std::string flag, std::string short_doc, std::string doc) {
@@ -43,8 +48,8 @@ Setting logging_text(std::string name, std::vector<std::string> flags, std::stri
 void add_logging_settings(std::vector<Setting>& rows) {
   rows.push_back(logging_text("accesslog", {"--access-logfile"}, "FILE", std::monostate{},
                               "The Access log file to write to.", "`'-'` means log to stdout."));
-  rows.push_back(logging_flag("disable_redirect_access_to_syslog", "--disable-redirect-access-to-syslog",
-                              "Disable redirect access logs to syslog.", ""));
+  rows.push_back(ignored(logging_flag("disable_redirect_access_to_syslog", "--disable-redirect-access-to-syslog",
+                              "Disable redirect access logs to syslog.", ""), kNoSyslog));
   rows.push_back(logging_text(
       "access_log_format", {"--access-logformat"}, "STRING",
       std::string("%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\""),
@@ -78,9 +83,9 @@ void add_logging_settings(std::vector<Setting>& rows) {
       .doc = "Valid level names are `debug`, `info`, `warning`, `error` and `critical` (any case). "
              "gunicorn silently treats unknown names as `info`; narwhal rejects them.",
   });
-  rows.push_back(logging_flag("capture_output", "--capture-output",
-                              "Redirect stdout/stderr to specified file in *errorlog*.", ""));
-  rows.push_back({
+  rows.push_back(ignored(logging_flag("capture_output", "--capture-output",
+                              "Redirect stdout/stderr to specified file in *errorlog*.", ""), ""));
+  rows.push_back(ignored({
       .name = "logger_class",
       .section = "Logging",
       .flags = {"--logger-class"},
@@ -93,11 +98,11 @@ void add_logging_settings(std::vector<Setting>& rows) {
       .short_doc = "The logger you want to use to log events in narwhal.",
       .doc = "The default handles error and access logging in the core. A Python path to a class "
              "that quacks like `gunicorn.glogging.Logger` is accepted for compatibility.",
-  });
-  rows.push_back(logging_text("logconfig", {"--log-config"}, "FILE", std::monostate{},
+  }, kCppLogger));
+  rows.push_back(ignored(logging_text("logconfig", {"--log-config"}, "FILE", std::monostate{},
                               "The log config file to use.",
-                              "Uses the standard Python logging module's configuration file format."));
-  rows.push_back({
+                              "Uses the standard Python logging module's configuration file format."), kCppLogger));
+  rows.push_back(ignored({
       .name = "logconfig_dict",
       .section = "Logging",
       .flags = {},
@@ -110,24 +115,24 @@ void add_logging_settings(std::vector<Setting>& rows) {
       .short_doc = "The log config dictionary to use.",
       .doc = "Uses the standard Python logging module's dictionary configuration format "
              "(`logging.config.dictConfig`). Takes precedence over *logconfig* and *logconfig_json*.",
-  });
-  rows.push_back(logging_text("logconfig_json", {"--log-config-json"}, "FILE", std::monostate{},
+  }, kCppLogger));
+  rows.push_back(ignored(logging_text("logconfig_json", {"--log-config-json"}, "FILE", std::monostate{},
                               "The log config to read config from a JSON file.",
-                              "Format: `logging.config.dictConfig` as JSON."));
-  rows.push_back(logging_text("syslog_addr", {"--log-syslog-to"}, "SYSLOG_ADDR",
+                              "Format: `logging.config.dictConfig` as JSON."), kCppLogger));
+  rows.push_back(ignored(logging_text("syslog_addr", {"--log-syslog-to"}, "SYSLOG_ADDR",
                               std::string("udp://localhost:514"), "Address to send syslog messages.",
                               "A string of the form `unix://PATH#TYPE` (a unix domain socket; `TYPE` "
                               "is `stream`, the default, or `dgram`), `udp://HOST:PORT` or "
-                              "`tcp://HOST:PORT`."));
-  rows.push_back(logging_flag("syslog", "--log-syslog", "Send narwhal logs to syslog.",
+                              "`tcp://HOST:PORT`."), kNoSyslog));
+  rows.push_back(ignored(logging_flag("syslog", "--log-syslog", "Send narwhal logs to syslog.",
                               "Access logs go to syslog too unless "
-                              "*disable_redirect_access_to_syslog* is set."));
-  rows.push_back(logging_text("syslog_prefix", {"--log-syslog-prefix"}, "SYSLOG_PREFIX", std::monostate{},
+                              "*disable_redirect_access_to_syslog* is set."), kNoSyslog));
+  rows.push_back(ignored(logging_text("syslog_prefix", {"--log-syslog-prefix"}, "SYSLOG_PREFIX", std::monostate{},
                               "Makes narwhal use the parameter as program-name in the syslog entries.",
                               "All entries will be prefixed by `gunicorn.<prefix>`. By default the "
-                              "program name is the name of the process."));
-  rows.push_back(logging_text("syslog_facility", {"--log-syslog-facility"}, "SYSLOG_FACILITY",
-                              std::string("user"), "Syslog facility name.", ""));
+                              "program name is the name of the process."), kNoSyslog));
+  rows.push_back(ignored(logging_text("syslog_facility", {"--log-syslog-facility"}, "SYSLOG_FACILITY",
+                              std::string("user"), "Syslog facility name.", ""), kNoSyslog));
   rows.push_back({
       .name = "enable_stdio_inheritance",
       .section = "Logging",
@@ -142,7 +147,7 @@ void add_logging_settings(std::vector<Setting>& rows) {
       .doc = "Enable inheritance for stdio file descriptors in daemon mode. To disable Python's "
              "stdout buffering, set the `PYTHONUNBUFFERED` environment variable.",
   });
-  rows.push_back({
+  rows.push_back(ignored({
       .name = "statsd_host",
       .section = "Logging",
       .flags = {"--statsd-host"},
@@ -155,18 +160,18 @@ void add_logging_settings(std::vector<Setting>& rows) {
       .short_doc = "The address of the StatsD server to log to.",
       .doc = "A string of the form `unix://PATH` (a unix domain socket) or `HOST:PORT` (port 8125 "
              "when omitted).",
-  });
-  rows.push_back(logging_text("dogstatsd_tags", {"--dogstatsd-tags"}, "DOGSTATSD_TAGS", std::string(""),
+  }, kNoStatsd));
+  rows.push_back(ignored(logging_text("dogstatsd_tags", {"--dogstatsd-tags"}, "DOGSTATSD_TAGS", std::string(""),
                               "A comma-delimited list of datadog statsd (dogstatsd) tags to append to "
                               "statsd metrics.",
-                              "For example `'tag1:value1,tag2:value2'`."));
-  rows.push_back(logging_text("statsd_prefix", {"--statsd-prefix"}, "STATSD_PREFIX", std::string(""),
+                              "For example `'tag1:value1,tag2:value2'`."), kNoStatsd));
+  rows.push_back(ignored(logging_text("statsd_prefix", {"--statsd-prefix"}, "STATSD_PREFIX", std::string(""),
                               "Prefix to use when emitting statsd metrics.",
-                              "A trailing `.` is added if not provided."));
-  rows.push_back(logging_flag("enable_backlog_metric", "--enable-backlog-metric",
+                              "A trailing `.` is added if not provided."), kNoStatsd));
+  rows.push_back(ignored(logging_flag("enable_backlog_metric", "--enable-backlog-metric",
                               "Enable socket backlog metric (only supported on Linux).",
                               "Emits a `gunicorn.backlog` histogram with the number of connections "
-                              "waiting in the listen backlog."));
+                              "waiting in the listen backlog."), kNoStatsd));
   rows.push_back({
       .name = "proc_name",
       .section = "Process Naming",

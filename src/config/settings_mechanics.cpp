@@ -110,7 +110,7 @@ void add_mechanics_settings(std::vector<Setting>& rows) {
       .short_doc = "A filename to use for the PID file.",
       .doc = "If not set, no PID file will be written.",
   });
-  rows.push_back({
+  rows.push_back(ignored({
       .name = "worker_tmp_dir",
       .section = "Server Mechanics",
       .flags = {"--worker-tmp-dir"},
@@ -123,7 +123,8 @@ void add_mechanics_settings(std::vector<Setting>& rows) {
       .short_doc = "A directory to use for the worker heartbeat temporary file.",
       .doc = "If not set, the default temporary directory will be used. A memory-backed directory "
              "such as `/dev/shm` avoids heartbeats blocking on a slow disk.",
-  });
+  },
+  "workers heartbeat through shared memory, not a file in this directory; it is still checked"));
   rows.push_back({
       .name = "user",
       .section = "Server Mechanics",
@@ -183,7 +184,7 @@ void add_mechanics_settings(std::vector<Setting>& rows) {
                    "which the specified username is a member, plus the specified group id.",
       .doc = "",
   });
-  rows.push_back({
+  rows.push_back(ignored({
       .name = "tmp_upload_dir",
       .section = "Server Mechanics",
       .flags = {},
@@ -196,7 +197,7 @@ void add_mechanics_settings(std::vector<Setting>& rows) {
       .short_doc = "Directory to store temporary request data as they are read.",
       .doc = "Must be writable by the worker processes. If not set, a system temporary directory "
              "is chosen.",
-  });
+  }, ""));
 }
 
 }  // namespace narwhal::config

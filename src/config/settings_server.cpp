@@ -94,10 +94,11 @@ void add_server_settings(std::vector<Setting>& rows) {
       .default_text = "",
       .validate = validate_class(),
       .short_doc = "The type of workers to use.",
-      .doc = "`sync` (the default) handles one request at a time per worker; `gthread` serves "
-             "`threads` requests concurrently per worker. gunicorn-style dotted paths such as "
-             "`gunicorn.workers.gthread.ThreadWorker` or `uvicorn.workers.UvicornWorker` are accepted "
-             "here; narwhal refuses worker classes it does not implement at start-up.\n\n"
+      .doc = "`sync` (the default) handles one request at a time per worker. `gthread`, `gevent` and "
+             "`asgi` are known but not available yet: start-up refuses them. gunicorn's dotted paths "
+             "(`gunicorn.workers.sync.SyncWorker`), `egg:gunicorn#sync` and "
+             "`uvicorn.workers.UvicornWorker` (`asgi`) name the same workers; any other class, such as "
+             "your own Python worker class, is refused: narwhal's workers are C++.\n\n"
              "`sync` with `threads` greater than 1 runs the `gthread` worker, as in gunicorn.",
   });
   rows.push_back({
@@ -112,7 +113,10 @@ void add_server_settings(std::vector<Setting>& rows) {
       .validate = validate_pos_int(),
       .short_doc = "The number of worker threads for handling requests.",
       .doc = "Runs each worker with this many threads, generally in the `2-4 x $(NUM_CORES)` range. "
-             "Only the `gthread` worker uses it; `sync` with more than one thread becomes `gthread`.",
+             "Only the `gthread` worker uses it; `sync` with more than one thread becomes `gthread`. "
+             "In narwhal the threads only run the app: the worker's C++ loop reads every request "
+             "head and body before a thread gets it and finishes responses a client is slow to "
+             "take, so slow clients never hold a thread (see docs/workers.md).",
       .cli_value = Setting::CliValue::Int,
   });
   rows.push_back({

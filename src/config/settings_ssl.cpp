@@ -2,6 +2,10 @@
 #include "config/table_rows.h"
 
 namespace narwhal::config {
+
+// Why rows below are ignored or refused (Setting::support).
+constexpr const char* kNoTls = "TLS is not implemented yet";
+constexpr const char* kRefusedTls = "TLS is not implemented yet; terminate TLS in a proxy in front of narwhal";
 namespace {
 
 Setting ssl_file(std::string name, std::string flag, std::string short_doc) {
@@ -39,9 +43,9 @@ Setting ssl_flag(std::string name, std::string flag, bool default_value, std::st
 }  // namespace
 
 void add_ssl_settings(std::vector<Setting>& rows) {
-  rows.push_back(ssl_file("keyfile", "--keyfile", "SSL key file."));
-  rows.push_back(ssl_file("certfile", "--certfile", "SSL certificate file."));
-  rows.push_back({
+  rows.push_back(refused(ssl_file("keyfile", "--keyfile", "SSL key file."), kRefusedTls));
+  rows.push_back(refused(ssl_file("certfile", "--certfile", "SSL certificate file."), kRefusedTls));
+  rows.push_back(ignored({
       .name = "ssl_version",
       .section = "SSL",
       .flags = {"--ssl-version"},
@@ -55,8 +59,8 @@ void add_ssl_settings(std::vector<Setting>& rows) {
       .doc = "Accepts an `ssl.PROTOCOL_*` name (`TLS`, `SSLv23`, `TLSv1`, `TLSv1_1`, `TLSv1_2`, "
              "`TLS_SERVER`) or number, and is stored as the number. Like gunicorn since 21.0, "
              "narwhal negotiates the highest version both sides support.",
-  });
-  rows.push_back({
+  }, kNoTls));
+  rows.push_back(ignored({
       .name = "cert_reqs",
       .section = "SSL",
       .flags = {"--cert-reqs"},
@@ -70,14 +74,14 @@ void add_ssl_settings(std::vector<Setting>& rows) {
       .doc = "| Value | Meaning |\n|---|---|\n| `0` | no client verification (ssl.CERT_NONE) |\n"
              "| `1` | ssl.CERT_OPTIONAL |\n| `2` | ssl.CERT_REQUIRED |",
       .cli_value = Setting::CliValue::Int,
-  });
-  rows.push_back(ssl_file("ca_certs", "--ca-certs", "CA certificates file."));
-  rows.push_back(ssl_flag("suppress_ragged_eofs", "--suppress-ragged-eofs", true,
-                          "Suppress ragged EOFs (see stdlib ssl module's)."));
-  rows.push_back(ssl_flag("do_handshake_on_connect", "--do-handshake-on-connect", false,
+  }, kNoTls));
+  rows.push_back(ignored(ssl_file("ca_certs", "--ca-certs", "CA certificates file."), kNoTls));
+  rows.push_back(ignored(ssl_flag("suppress_ragged_eofs", "--suppress-ragged-eofs", true,
+                          "Suppress ragged EOFs (see stdlib ssl module's)."), kNoTls));
+  rows.push_back(ignored(ssl_flag("do_handshake_on_connect", "--do-handshake-on-connect", false,
                           "Whether to perform SSL handshake on socket connect (see stdlib ssl "
-                          "module's)."));
-  rows.push_back({
+                          "module's)."), kNoTls));
+  rows.push_back(ignored({
       .name = "ciphers",
       .section = "SSL",
       .flags = {"--ciphers"},
@@ -90,7 +94,7 @@ void add_ssl_settings(std::vector<Setting>& rows) {
       .short_doc = "SSL Cipher suite to use, in the format of an OpenSSL cipher list.",
       .doc = "By default the OpenSSL default cipher list is used, which contains ciphers considered "
              "strong when the library was released.",
-  });
+  }, kNoTls));
 }
 
 }  // namespace narwhal::config

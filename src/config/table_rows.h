@@ -21,6 +21,19 @@ void add_hook_settings(std::vector<Setting>& rows);       // Server Hooks
 void add_ssl_settings(std::vector<Setting>& rows);        // SSL
 void add_http_settings(std::vector<Setting>& rows);       // Server Mechanics: proxies and HTTP leniency
 
+// Marks a row narwhal accepts (gunicorn has it) but does not honour yet; see Setting::support.
+// ignored: a non-default value logs one WARNING at start-up; refused: it stops the start-up.
+inline Setting ignored(Setting row, std::string note) {
+  row.support = Setting::Support::Ignored;
+  row.support_note = std::move(note);
+  return row;
+}
+inline Setting refused(Setting row, std::string note) {
+  row.support = Setting::Support::Refused;
+  row.support_note = std::move(note);
+  return row;
+}
+
 // A computed default read from an environment variable, as text for the validator.
 inline std::function<std::optional<Value>()> from_environment(const char* variable,
                                                               std::string prefix = "") {

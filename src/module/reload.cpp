@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "log/logger.h"
+#include "module/settings_check.h"
 #include "module/settings_sources.h"
 #include "module/startup_state.h"
 
@@ -60,7 +61,7 @@ void set_arbiter_options(const Startup& startup, arbiter::ArbiterOptions* option
   options->graceful_timeout = static_cast<double>(cfg.get_int("graceful_timeout"));
   options->proc_name = cfg.is_set("proc_name") ? cfg.get_string("proc_name") : startup.app_uri;  // gunicorn: default_proc_name is the app uri
   options->version = NARWHAL_VERSION;
-  options->worker_class = cfg.get_string("worker_class");
+  options->worker_class = worker_class(cfg).display;  // resolved by load_settings
   options->pidfile = cfg.get_string("pidfile");
 }
 
@@ -101,6 +102,7 @@ bool reload_settings(Startup& startup, arbiter::ArbiterOptions* options) {
   if (!open_logs(cfg, &error)) {
     log::logger().error("Reload: " + error);
   }
+  warn_ignored_settings(cfg);
   if (!options->systemd && cfg.get_list("bind") != startup.cfg.get_list("bind") &&
       !rebind_listeners(startup, cfg, options->unlink_unix_sockets)) {
     return false;

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "log/logger.h"
+#include "module/settings_check.h"
 #include "python/convert.h"
 
 namespace narwhal::module {
@@ -72,11 +73,6 @@ void find_config_path(const config::CliResult& cli, std::string* path) {
   for (const auto& [name, value] : cli.values) {
     if (name == "config") *path = value;
   }
-}
-
-bool is_sync_worker_class(const std::string& name) {
-  return name == "sync" || name == "gunicorn.workers.sync.SyncWorker" || name == "egg:gunicorn#sync" ||
-         name == "gthread" || name == "gunicorn.workers.gthread.ThreadWorker" || name == "egg:gunicorn#gthread";
 }
 
 }  // namespace
@@ -221,9 +217,10 @@ int load_settings(const std::vector<std::string>& argv, config::Config& cfg, std
     std::fprintf(stderr, "usage: narwhal [OPTIONS] [APP_MODULE]\nnarwhal: error: No application module specified.\n");
     return 2;
   }
-  if (!is_sync_worker_class(cfg.get_string("worker_class"))) {
-    print_error("worker_class '" + cfg.get_string("worker_class") +
-                "' is not supported yet (expected 'sync')");
+  // Nothing accepted is half-honoured: an unavailable worker class or a refused setting
+  // (certfile without TLS...) stops here, before anything is bound or forked.
+  if (std::string reason = refusal(cfg); !reason.empty()) {
+    print_error(reason);
     return 1;
   }
   return -1;

@@ -16,6 +16,7 @@
 #include "log/logger.h"
 #include "module/hooks.h"
 #include "module/process.h"
+#include "module/settings_check.h"
 #include "module/settings_sources.h"
 #include "module/startup_state.h"
 #include "net/listener.h"
@@ -107,15 +108,11 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   hooks.set_app(app.callable.get());
   hooks.install_worker_signals();  // SIGABRT (WORKER TIMEOUT): tracebacks, worker_abort, exit
   app.use_sendfile = cfg.sendfile();
-  const std::string worker_class = cfg.worker_class_str();
-  const workers::WorkerType type = worker_class == "gthread" || worker_class.ends_with("ThreadWorker") ||
-                                           worker_class == "egg:gunicorn#gthread"
-                                       ? workers::WorkerType::Gthread
-                                       : workers::WorkerType::Sync;
+  const workers::WorkerKind type = module::worker_class(cfg).kind;
   workers::WorkerOptions options;
   options.parser = module::parser_options(cfg);
   wsgi::EnvironSettings environ = environ_settings(cfg, options.parser);
-  environ.multithread = type == workers::WorkerType::Gthread;
+  environ.multithread = type == workers::WorkerKind::Gthread;
   py::Ref errors = wsgi::new_error_stream();
   if (!errors || !app.environ.init(environ,
                                    reinterpret_cast<PyObject*>(wsgi::file_wrapper_type()), errors.get())) {
@@ -156,6 +153,8 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   options.header_timeout_ms = header_timeout > 0 ? header_timeout * 1000 : int64_t{1} << 40;
   options.body_timeout_ms = seconds_or_timeout("body_timeout");
   options.write_timeout_ms = seconds_or_timeout("write_timeout");
+  // The worker body of the resolved class (src/workers/registry.h); load_settings refused the
+  // classes that have none yet.
   int status = workers::run_worker(type, context, options, app);
   py::Ref args = py::Ref::steal(PyTuple_New(0));
   if (!call_glue("flush_stdio", args.get())) PyErr_Clear();
@@ -258,6 +257,7 @@ int run_main(const std::vector<std::string>& argv) {
     print_error(error);
     return 1;
   }
+  module::warn_ignored_settings(cfg);
   // gunicorn's Arbiter.setup: num_workers is set (nworkers_changed), the app preloaded; then
   // Arbiter.start (in arbiter::run) logs "Starting", writes the pid file, runs on_starting...
   if (!startup.hooks.init(cfg, startup.app_uri)) return 1;

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "arbiter/heartbeat.h"
+#include "workers/heartbeat.h"
 #include "base/io.h"
 #include "log/logger.h"
 #include "net/socket_ops.h"
@@ -56,7 +56,7 @@ ServerAddress server_address_of(const net::Listener& listener) {
 
 }  // namespace
 
-Engine::Engine(arbiter::WorkerContext& context, const WorkerOptions& options, wsgi::Application& app)
+Engine::Engine(WorkerContext& context, const WorkerOptions& options, wsgi::Application& app)
     : context_(context), options_(options), app_(app), input_(64 * 1024) {
   underscore_parser_ = options.parser;
   underscore_parser_.header_map = http::HeaderMap::Dangerous;
@@ -79,11 +79,11 @@ int Engine::run(Policy& policy) {
     return 1;
   }
   WorkerSignals& signals = worker_signals();
-  now_ms_ = arbiter::heartbeat_now_ms();
+  now_ms_ = heartbeat_now_ms();
   for (;;) {
     const int64_t now = now_ms_;
     // A policy whose request hangs reports an old value: the master's timeout then fires.
-    arbiter::beat(context_.heartbeat, policy.heartbeat_value(now));
+    beat(context_.heartbeat, policy.heartbeat_value(now));
     if (signals.reopen_logs) {
       signals.reopen_logs = 0;
       log::logger().reopen();
@@ -111,7 +111,7 @@ int Engine::run(Policy& policy) {
     policy.before_wait();
     const int ready = loop_.wait(ready_list_.empty() ? 1000 : 0);
     policy.after_wait();
-    now_ms_ = arbiter::heartbeat_now_ms();
+    now_ms_ = heartbeat_now_ms();
     policy.turn(now_ms_);
     if (ready < 0) {
       log::logger().error("epoll_wait failed: " + std::string(strerror(-ready)));
@@ -171,13 +171,13 @@ void Engine::reload_if_changed() {
 void Engine::begin_graceful_stop() {
   stopping_ = true;
   accepting_ = false;
-  stop_deadline_ms_ = arbiter::heartbeat_now_ms() + options_.graceful_timeout_s * 1000;
+  stop_deadline_ms_ = heartbeat_now_ms() + options_.graceful_timeout_s * 1000;
   update_listening();
   // [graceful drain] Idle keep-alive connections are not closed now: that would race with a
   // request the client may be sending (it would get a reset, not an answer). They get at most
   // `keepalive` more seconds; a request arriving meanwhile is answered with Connection: close.
   // Connections with a partly received request are served until graceful_timeout.
-  const int64_t idle_deadline = arbiter::heartbeat_now_ms() + std::max(options_.keepalive_s, 1) * 1000;
+  const int64_t idle_deadline = heartbeat_now_ms() + std::max(options_.keepalive_s, 1) * 1000;
   for (auto& connection : connections_) {
     if (connection->phase == Phase::Idle) connection->deadline_ms = std::min(connection->deadline_ms, idle_deadline);
   }
@@ -241,7 +241,7 @@ void Engine::accept_from(size_t listener_index) {
     int rc = net::accept_connection(listener.fd.get(), &socket, &peer);
     if (rc == io::kWouldBlock) break;
     if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
-      pause_accepting(arbiter::heartbeat_now_ms() + 1000);
+      pause_accepting(heartbeat_now_ms() + 1000);
       return;
     }
     if (rc < 0) {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "arbiter/arbiter.h"
+#include "workers/context.h"
 #include "base/read_buffer.h"
 #include "net/event_loop.h"
 #include "workers/connection.h"
@@ -74,7 +74,7 @@ class Policy {
 
 class Engine {
  public:
-  Engine(arbiter::WorkerContext& context, const WorkerOptions& options, wsgi::Application& app);
+  Engine(WorkerContext& context, const WorkerOptions& options, wsgi::Application& app);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -93,7 +93,7 @@ class Engine {
   void set_now_ms(int64_t now) { now_ms_ = now; }
   ReadBuffer& input() { return input_; }  // the loop's read buffer (sync runs requests on it)
   const WorkerOptions& options() const { return options_; }
-  arbiter::WorkerContext& context() { return context_; }
+  WorkerContext& context() { return context_; }
   wsgi::Application& app() { return app_; }
   // Moves unparsed bytes from the loop's buffer into the connection (before it leaves the loop).
   void stash_input(Connection& connection);
@@ -126,7 +126,7 @@ class Engine {
   void reload_if_changed();
   void serve_ready_list();
 
-  arbiter::WorkerContext& context_;
+  WorkerContext& context_;
   const WorkerOptions& options_;
   http::ParserOptions underscore_parser_;  // for trusted peers with forwarder_headers
   wsgi::Application& app_;

@@ -4,7 +4,7 @@
 // pipelined requests, and finishes responses a slow client has not taken yet.
 #include <Python.h>
 
-#include "arbiter/heartbeat.h"
+#include "workers/heartbeat.h"
 #include "log/logger.h"
 #include "python/pyref.h"
 #include "workers/request.h"
@@ -26,9 +26,9 @@ class SyncPolicy final : public Policy {
     settings.heartbeat = engine_.context().heartbeat;
     settings.stop_requested = &signals.stop_graceful;
     const bool keep = runner_.run(connection, engine_.input(), settings);
-    const int64_t now = arbiter::heartbeat_now_ms();
+    const int64_t now = heartbeat_now_ms();
     engine_.set_now_ms(now);
-    arbiter::beat(engine_.context().heartbeat, now);
+    beat(engine_.context().heartbeat, now);
     engine_.request_done(connection, keep);
   }
   bool buffers_whole_bodies() const override { return false; }

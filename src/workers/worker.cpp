@@ -1,16 +1,21 @@
 #include "workers/worker.h"
 
+#include "log/logger.h"
+
 namespace narwhal::workers {
 
-int run_worker(WorkerType type, arbiter::WorkerContext& context, const WorkerOptions& options,
+int run_worker(WorkerKind kind, WorkerContext& context, const WorkerOptions& options,
                wsgi::Application& app) {
   wsgi::install_output_release();
   Engine engine(context, options, app);
-  switch (type) {
-    case WorkerType::Sync: return run_sync(engine);
-    case WorkerType::Gthread: return run_gthread(engine);
+  switch (kind) {
+    case WorkerKind::Sync: return run_sync(engine);
+    case WorkerKind::Gthread: return run_gthread(engine);
+    case WorkerKind::Gevent:
+    case WorkerKind::Asgi: break;  // refused at start-up (registry: not available)
   }
-  return 1;
+  log::logger().error("No worker body for this worker class");
+  return kWorkerBootError;
 }
 
 }  // namespace narwhal::workers

@@ -1,17 +1,16 @@
 // Running a worker process: the engine with the policy of the worker class.
 #pragma once
 
-#include "arbiter/arbiter.h"
+#include "workers/context.h"
 #include "workers/engine.h"
+#include "workers/registry.h"
 #include "wsgi/handler.h"
 
 namespace narwhal::workers {
 
-enum class WorkerType { Sync, Gthread };
-
 // Serves until told to stop (TERM: graceful; INT/QUIT: at once). Returns the exit status.
 // Called with the GIL held.
-int run_worker(WorkerType type, arbiter::WorkerContext& context, const WorkerOptions& options,
+int run_worker(WorkerKind kind, WorkerContext& context, const WorkerOptions& options,
                wsgi::Application& app);
 
 // The policies (one file each).

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "arbiter/arbiter.h"
-#include "arbiter/heartbeat.h"
+#include "workers/heartbeat.h"
 
 namespace narwhal::arbiter::test_support {
 
@@ -39,7 +39,7 @@ inline int heartbeat_worker(WorkerContext& context) {
   ::signal(SIGINT, remember_signal);
   ::signal(SIGUSR1, remember_usr1);
   while (g_worker_signal == 0 && ::getppid() == context.ppid) {
-    beat(context.heartbeat);
+    workers::beat(context.heartbeat);
     if (g_worker_usr1) {
       g_worker_usr1 = 0;
       g_worker_log("worker " + std::to_string(::getpid()) + " got usr1");

@@ -14,7 +14,7 @@
 #include <sstream>
 #include <thread>
 
-#include "arbiter/heartbeat.h"
+#include "workers/heartbeat.h"
 #include "arbiter/signals.h"
 #include "arbiter_process.h"
 
@@ -198,7 +198,7 @@ TEST(Arbiter, StopKillsWorkersThatIgnoreTermAfterGracefulTimeout) {
   ArbiterProcess arbiter(options, [](WorkerContext& context) {
     ::signal(SIGTERM, SIG_IGN);
     for (;;) {
-      beat(context.heartbeat);
+      workers::beat(context.heartbeat);
       ::usleep(20000);
     }
     return 0;

@@ -81,7 +81,7 @@ TEST(ArbiterReload, DrainingWorkersAreNotCountedAndAreKilledAfterGracefulTimeout
         if (context.age != 1) return heartbeat_worker(context);
         ::signal(SIGTERM, SIG_IGN);  // never finishes draining
         for (;;) {
-          beat(context.heartbeat);
+          workers::beat(context.heartbeat);
           ::usleep(20000);
         }
       },

@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "config/config.h"
 
@@ -194,7 +196,7 @@ TEST(ConfigSet, FlagIsNamedInMessage) {
   EXPECT_EQ(error->message, "Invalid value for workers (-w): -2 (expected a positive integer)");
 }
 
-TEST(ConfigDerived, ProcNameEnvSendfileWorkerClass) {
+TEST(ConfigDerived, ProcNameEnvSendfileSsl) {
   Config config;
   EXPECT_EQ(config.proc_name(), "narwhal");
   ASSERT_FALSE(config.set("default_proc_name", Value(std::string("app:app"))));
@@ -216,15 +218,65 @@ TEST(ConfigDerived, ProcNameEnvSendfileWorkerClass) {
     EXPECT_FALSE(config.sendfile());
   }
 
-  EXPECT_EQ(config.worker_class_str(), "sync");
-  ASSERT_FALSE(config.set("threads", Value(int64_t{4})));
-  EXPECT_EQ(config.worker_class_str(), "gthread");
-  ASSERT_FALSE(config.set("worker_class", Value(std::string("uvicorn.workers.UvicornWorker"))));
-  EXPECT_EQ(config.worker_class_str(), "uvicorn.workers.UvicornWorker");
+  // worker_class with threads: tests/unit/workers/registry_test.cpp.
 
   EXPECT_FALSE(config.is_ssl());
   ASSERT_FALSE(config.set("certfile", Value(std::string("/etc/cert.pem"))));
   EXPECT_TRUE(config.is_ssl());
+}
+
+std::vector<std::string> unsupported_names(const Config& config) {
+  std::vector<std::string> names;
+  for (const Setting* setting : config.unsupported_settings()) names.push_back(setting->name);
+  return names;
+}
+
+// Nothing accepted is silently ignored: rows say what narwhal does not honour yet.
+TEST(SettingSupport, RowsMarkWhatNarwhalDoesNotHonour) {
+  EXPECT_EQ(find_setting("certfile")->support, Setting::Support::Refused);
+  EXPECT_EQ(find_setting("keyfile")->support, Setting::Support::Refused);
+  EXPECT_EQ(find_setting("proxy_protocol")->support, Setting::Support::Refused);
+  for (const char* name : {"statsd_host", "syslog", "logconfig_dict", "ciphers", "ssl_context", "threads",
+                           "proxy_allow_ips", "paste", "capture_output", "tmp_upload_dir"}) {
+    EXPECT_EQ(find_setting(name)->support, Setting::Support::Ignored) << name;
+  }
+  for (const char* name : {"bind", "workers", "timeout", "keepalive", "accesslog", "max_requests", "reload"}) {
+    EXPECT_EQ(find_setting(name)->support, Setting::Support::Honoured) << name;
+  }
+  for (const Setting& setting : settings_table()) {
+    if (setting.support == Setting::Support::Refused) {
+      EXPECT_FALSE(setting.support_note.empty()) << setting.name;
+    }
+  }
+}
+
+TEST(SettingSupport, OnlyNonDefaultValuesCount) {
+  Config config;
+  EXPECT_TRUE(unsupported_names(config).empty());
+  ASSERT_FALSE(config.set("syslog", Value(false)));  // its default, set explicitly
+  ASSERT_FALSE(config.set("statsd_prefix", Value(std::string(""))));
+  EXPECT_TRUE(unsupported_names(config).empty());
+  ASSERT_FALSE(config.set("workers", Value(int64_t{4})));  // honoured
+  ASSERT_FALSE(config.set("statsd_host", Value(std::string("localhost:8125"))));
+  ASSERT_FALSE(config.set("certfile", Value(std::string("/etc/cert.pem"))));
+  ASSERT_FALSE(config.set("ssl_context", Value(Callable{nullptr, "<function ssl_context>"})));
+  EXPECT_EQ(unsupported_names(config), (std::vector<std::string>{"statsd_host", "ssl_context", "certfile"}));
+}
+
+TEST(SettingSupport, PrintConfigMarksThem) {
+  Config config;
+  std::string text = config.print_config();
+  EXPECT_NE(text.find("# no effect in narwhal yet"), std::string::npos);
+  size_t statsd = text.find("\nstatsd_host ");
+  ASSERT_NE(statsd, std::string::npos);
+  EXPECT_NE(text.substr(statsd, text.find('\n', statsd + 1) - statsd).find("# no effect in narwhal yet"),
+            std::string::npos);
+  size_t certfile = text.find("\ncertfile ");
+  ASSERT_NE(certfile, std::string::npos);
+  EXPECT_NE(text.substr(certfile, text.find('\n', certfile + 1) - certfile).find("# refused by narwhal"),
+            std::string::npos);
+  size_t workers = text.find("\nworkers ");
+  EXPECT_EQ(text.substr(workers, text.find('\n', workers + 1) - workers).find('#'), std::string::npos);
 }
 
 TEST(ConfigGet, NoneReadsAsFalseAndEmpty) {

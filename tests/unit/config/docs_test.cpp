@@ -28,5 +28,17 @@ TEST(SettingsMarkdown, DocumentsEverySetting) {
   EXPECT_NE(markdown.find("**Default:** `2048`"), std::string::npos);
 }
 
+TEST(SettingsMarkdown, SaysWhatNarwhalDoesNotHonour) {
+  std::string markdown = settings_markdown();
+  auto section_of = [&](const std::string& name) {
+    size_t start = markdown.find("\n### `" + name + "`\n");
+    return markdown.substr(start, markdown.find("\n### ", start + 1) - start);
+  };
+  EXPECT_NE(section_of("statsd_host").find("**Not honoured yet:**"), std::string::npos);
+  EXPECT_NE(section_of("certfile").find("**Not supported yet:**"), std::string::npos);
+  EXPECT_NE(section_of("certfile").find("TLS is not implemented yet"), std::string::npos);
+  EXPECT_EQ(section_of("workers").find("**Not"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace narwhal::config

@@ -1,4 +1,4 @@
-#include "arbiter/heartbeat.h"
+#include "workers/heartbeat.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 #include <set>
 
-namespace narwhal::arbiter {
+namespace narwhal::workers {
 namespace {
 
 TEST(HeartbeatTable, AcquireSetsNowAndReleaseReuses) {
@@ -59,4 +59,4 @@ TEST(HeartbeatClock, IsMonotonicMilliseconds) {
 }
 
 }  // namespace
-}  // namespace narwhal::arbiter
+}  // namespace narwhal::workers

@@ -1,11 +1,11 @@
-#include "arbiter/heartbeat.h"
+#include "workers/heartbeat.h"
 
 #include <sys/mman.h>
 #include <time.h>
 
 #include <new>
 
-namespace narwhal::arbiter {
+namespace narwhal::workers {
 
 static_assert(std::atomic<int64_t>::is_always_lock_free, "heartbeats need lock-free atomics in shared memory");
 
@@ -53,4 +53,4 @@ void HeartbeatTable::release(std::atomic<int64_t>* slot) {
   }
 }
 
-}  // namespace narwhal::arbiter
+}  // namespace narwhal::workers
