@@ -281,6 +281,13 @@ bool Engine::read_more(Connection* connection) {
     watch(connection, net::EventLoop::kReadable);
     return false;
   }
+  if (n == 0 && connection->phase == Phase::Body &&
+      connection->parser.finish() == http::ParseResult::Error) {
+    // The client half-closed inside a body that cannot end there (a chunked body without its
+    // last chunk): it can still read why it is refused.
+    answer_error(connection, connection->parser.error_status(), connection->parser.error_reason());
+    return false;
+  }
   if (n <= 0) {
     close_connection(connection);  // peer closed (or reset); an unfinished request is dropped
     return false;

@@ -236,11 +236,11 @@ TEST(SettingSupport, RowsMarkWhatNarwhalDoesNotHonour) {
   EXPECT_EQ(find_setting("certfile")->support, Setting::Support::Refused);
   EXPECT_EQ(find_setting("keyfile")->support, Setting::Support::Refused);
   EXPECT_EQ(find_setting("proxy_protocol")->support, Setting::Support::Refused);
-  for (const char* name : {"statsd_host", "syslog", "logconfig_dict", "ciphers", "ssl_context", "threads",
+  for (const char* name : {"statsd_host", "syslog", "logconfig_dict", "ciphers", "ssl_context",
                            "proxy_allow_ips", "paste", "capture_output", "tmp_upload_dir"}) {
     EXPECT_EQ(find_setting(name)->support, Setting::Support::Ignored) << name;
   }
-  for (const char* name : {"bind", "workers", "timeout", "keepalive", "accesslog", "max_requests", "reload"}) {
+  for (const char* name : {"bind", "workers", "timeout", "keepalive", "accesslog", "max_requests", "reload", "threads"}) {
     EXPECT_EQ(find_setting(name)->support, Setting::Support::Honoured) << name;
   }
   for (const Setting& setting : settings_table()) {

@@ -34,9 +34,6 @@ TEST(WorkerRegistry, EveryKindHasOneRowAndSyncAndGthreadAreAvailable) {
 // Known names of worker types that are not available yet: refused, saying so, with the list.
 TEST(WorkerRegistry, KnownButUnavailableAreRefused) {
   const std::pair<const char*, const char*> cases[] = {
-      {"gthread", "gthread"},
-      {"gunicorn.workers.gthread.ThreadWorker", "gthread"},
-      {"egg:gunicorn#gthread", "gthread"},
       {"gevent", "gevent"},
       {"gunicorn.workers.ggevent.GeventWorker", "gevent"},
       {"gevent_pywsgi", "gevent"},
@@ -54,6 +51,14 @@ TEST(WorkerRegistry, KnownButUnavailableAreRefused) {
     EXPECT_TRUE(contains(resolved.error, std::string("the ") + worker + " worker is coming")) << resolved.error;
     EXPECT_TRUE(contains(resolved.error, "known worker classes: sync")) << resolved.error;
     EXPECT_EQ(resolved.error.find('\n'), std::string::npos);  // one line
+  }
+}
+
+TEST(WorkerRegistry, GthreadNamesResolve) {
+  for (const char* name : {"gthread", "gunicorn.workers.gthread.ThreadWorker", "egg:gunicorn#gthread"}) {
+    WorkerClass resolved = resolve_worker_class(name, 1);
+    ASSERT_TRUE(resolved.ok()) << name << ": " << resolved.error;
+    EXPECT_EQ(resolved.kind, WorkerKind::Gthread) << name;
   }
 }
 
