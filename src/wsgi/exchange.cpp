@@ -211,6 +211,7 @@ int Exchange::drain_output() {
 }
 
 int Exchange::write_iov(struct iovec* iov, int count, void* owner) {
+  if (count == 0) return 0;
   net::OutputQueue* out = options_.output;
   if (out && !out->empty() && out->flush(fd_) == net::OutputQueue::Flush::Error) return -EPIPE;
   if (!out || out->empty()) {
@@ -226,10 +227,6 @@ int Exchange::write_iov(struct iovec* iov, int count, void* owner) {
     }
     if (count == 0) return 0;
   }
-  // The queue holds at most output_buffer bytes before more is added (a generator writing to
-  // a client that does not read waits here, bounded by write_timeout); one element may be
-  // larger (a 50 MiB bytes body is queued whole, without a copy, and the writer is free).
-  if (int rc = drain_output(); rc != 0) return rc;
   for (int i = 0; i < count; ++i) {
     const char* base = static_cast<const char*>(iov[i].iov_base);
     if (iov[i].iov_len == 0) continue;
@@ -286,6 +283,13 @@ int Exchange::write_body(const char* data, size_t size, void* owner) {
     size = std::min<uint64_t>(size, room);
   }
   if (size == 0 && head_sent_) return 0;
+  // The queue holds at most output_buffer bytes before another body element is added (a
+  // generator writing to a client that does not read waits here, bounded by write_timeout);
+  // one element may be larger (a 50 MiB bytes body is queued whole, without a copy, and the
+  // writer is free). Framing bytes after it never wait.
+  if (options_.output && !options_.output->empty()) {
+    if (int rc = drain_output(); rc != 0) return rc;
+  }
   body_sent_ += size;
   return flush_head_with(data, size, size > 0 ? owner : nullptr);
 }
