@@ -42,6 +42,12 @@ def narwhal_binary():
     return Path(os.environ.get("NARWHAL_BIN") or DEFAULT_BIN)
 
 
+def timing_factor():
+    """How much slower the server under test is: the ASan/UBSan build (make test-sanitize)
+    gets 4x the time in latency assertions."""
+    return 4.0 if "asan" in str(narwhal_binary()) else 1.0
+
+
 def _binary_problem():
     path = narwhal_binary()
     if not path.exists():
