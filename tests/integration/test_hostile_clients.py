@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from harness import wait_until
-from rawhttp import IncompleteResponse, RawConnection, build_request
+from rawhttp import IncompleteResponse, build_request
 from test_slow_clients import cpu_ticks, drain_until_close, timed_get, worker_pids
 
 APP = "hostile_app:app"
