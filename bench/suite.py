@@ -33,6 +33,8 @@ from report import parse_wrk  # noqa: E402
 
 PY = "/usr/bin/python3"  # never the pyenv python3 first on PATH
 NARWHAL = os.environ.get("NARWHAL", "/work/main/.venv/bin/narwhal")
+NARWHAL_BEFORE = os.environ.get("NARWHAL_BEFORE")  # "narwhal-before": another build, for A/B runs
+GTHREAD = ["-k", "gthread", "--threads", "4"]  # narwhal-gthread and gunicorn-gthread alike
 GUNICORN = os.environ.get("GUNICORN", "/usr/bin/gunicorn")
 MIB = 1024 * 1024
 
@@ -44,14 +46,14 @@ def log(message):
 # ---------------------------------------------------------------------------------------------
 # Servers. Each returns (argv, environment additions, cwd) for an app given as module name.
 
-def cmd_narwhal(app, port, ctx, workers=1, extra=()):
-    return [NARWHAL, "-w", str(workers), "-b", f"127.0.0.1:{port}", "--chdir", APPS, *extra, f"{app}:app"]
+def cmd_narwhal(app, port, ctx, workers=1, extra=(), binary=None):
+    return [binary or NARWHAL, "-w", str(workers), "-b", f"127.0.0.1:{port}", "--chdir", APPS, *extra, f"{app}:app"]
 
 
 def cmd_gunicorn(app, port, ctx, worker_class="sync", extra=()):
     argv = [GUNICORN, "-w", "1", "-k", worker_class, "-b", f"127.0.0.1:{port}", "--chdir", APPS]
     if worker_class == "gthread":
-        argv += ["--threads", "4"]
+        argv += GTHREAD[2:]
     return argv + [*extra, f"{app}:app"]
 
 
@@ -112,6 +114,8 @@ def cmd_nginx(app, port, ctx):
 
 SERVERS = {
     "narwhal": cmd_narwhal,
+    "narwhal-before": lambda a, p, c, extra=(): cmd_narwhal(a, p, c, 1, extra, binary=NARWHAL_BEFORE),
+    "narwhal-gthread": lambda a, p, c, extra=(): cmd_narwhal(a, p, c, 1, GTHREAD + list(extra)),
     "gunicorn-sync": lambda a, p, c: cmd_gunicorn(a, p, c, "sync"),
     "gunicorn-gthread": lambda a, p, c: cmd_gunicorn(a, p, c, "gthread"),
     "uwsgi": cmd_uwsgi,
@@ -122,7 +126,9 @@ SERVERS = {
 
 
 def server_missing(name):
-    exe = {"narwhal": NARWHAL, "gunicorn-sync": GUNICORN, "gunicorn-gthread": GUNICORN,
+    if name == "narwhal-before" and not NARWHAL_BEFORE:
+        return "NARWHAL_BEFORE (or --narwhal-before) not set"
+    exe = {"narwhal": NARWHAL, "narwhal-gthread": NARWHAL, "narwhal-before": NARWHAL_BEFORE, "gunicorn-sync": GUNICORN, "gunicorn-gthread": GUNICORN,
            "uwsgi": "uwsgi", "waitress": "waitress-serve", "nginx": "nginx"}.get(name)
     if exe and not shutil.which(exe):
         return f"{exe} not found"
@@ -135,8 +141,9 @@ def server_missing(name):
 
 def version_of(name):
     try:
-        if name == "narwhal":
-            return subprocess.run([NARWHAL, "--version"], capture_output=True, text=True).stdout.strip()
+        if name in ("narwhal", "narwhal-before"):
+            binary = NARWHAL if name == "narwhal" else NARWHAL_BEFORE
+            return subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip() + f" ({binary})"
         if name.startswith("gunicorn"):
             return subprocess.run([GUNICORN, "--version"], capture_output=True, text=True).stdout.strip()
         if name == "uwsgi":
@@ -452,15 +459,16 @@ def app_argv(name, app):
 def workload_hello(ctx, close):
     workload = "hello-close" if close else "hello-keepalive"
     rows = []
-    for name in servers_for(ctx, ["narwhal", "gunicorn-sync", "gunicorn-gthread", "uwsgi", "waitress",
-                                  "uvicorn", "nginx"]):
+    for name in servers_for(ctx, ["narwhal-before", "narwhal", "gunicorn-sync", "narwhal-gthread", "gunicorn-gthread",
+                                  "uwsgi", "waitress", "uvicorn", "nginx"]):
         rows.append(measure(ctx, workload, name, app_argv(name, "hello"), close=close))
     return rows
 
 
 def workload_flask(ctx):
     rows = []
-    for name in servers_for(ctx, ["narwhal", "gunicorn-sync", "gunicorn-gthread", "uwsgi", "waitress"]):
+    for name in servers_for(ctx, ["narwhal-before", "narwhal", "gunicorn-sync", "narwhal-gthread", "gunicorn-gthread",
+                                  "uwsgi", "waitress"]):
         rows.append(measure(ctx, "flask-json", name, app_argv(name, "flask_app"), path="/json"))
     return rows
 
@@ -471,6 +479,13 @@ def workload_flask_halt(ctx):
     for name in servers_for(ctx, ["narwhal", "gunicorn-sync"]):
         rows.append(measure(ctx, "flask-json-halt", name, app_argv(name, "flask_app"), path="/json", idle="halt"))
     return rows
+
+
+def workload_sleep(ctx):
+    """apps/sleep_app.py (time.sleep(0.01) per request) with 64 connections: threads in parallel (4 threads
+    give at most ≈400 req/s, one sync worker ≈100)."""
+    return [measure(ctx, "sleep-10ms", name, app_argv(name, "sleep_app"), connections=64)
+            for name in servers_for(ctx, ["narwhal-gthread", "gunicorn-gthread", "waitress"])]
 
 
 def workload_file(ctx):
@@ -516,6 +531,8 @@ def workload_idle(ctx):
     long_keepalive = ["--keep-alive", "3600", "--worker-connections", str(args.idle + 1000)]
     candidates = {
         "narwhal": lambda port: cmd_narwhal("hello", port, CTX, 1, long_keepalive),
+        "narwhal-before": lambda port: SERVERS["narwhal-before"]("hello", port, CTX, long_keepalive),
+        "narwhal-gthread": lambda port: SERVERS["narwhal-gthread"]("hello", port, CTX, long_keepalive),
         "gunicorn-gthread": lambda port: cmd_gunicorn("hello", port, CTX, "gthread", long_keepalive),
     }
     for name in servers_for(ctx, list(candidates)):
@@ -582,6 +599,7 @@ WORKLOADS = {
     "hello-close": lambda ctx: workload_hello(ctx, close=True),
     "flask-json": workload_flask,
     "flask-json-halt": workload_flask_halt,
+    "sleep-10ms": workload_sleep,
     "file-1mib": workload_file,
     "upload-10mib": workload_upload,
     "idle": workload_idle,
@@ -604,7 +622,7 @@ def rss_text(rss):
 
 
 def rows_table(rows, baseline="gunicorn-sync"):
-    lines = ["| server | req/s (median) | runs | × gunicorn sync | p50 ms | p99 ms | server µs/req | "
+    lines = [f"| server | req/s (median) | runs | × {baseline.replace('-', ' ')} | p50 ms | p99 ms | server µs/req | "
              "server busy | wrk µs/req | wrk busy | server core / client core busy (softirq) | other load | "
              "RSS MiB idle: master / workers | RSS MiB after | errors |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|---:|"]
@@ -642,7 +660,9 @@ def idle_table(rows):
 
 
 def find(results, workload, server):
-    return next((r for r in results.get(workload, []) if r["server"].startswith(server) and "rps" in r), None)
+    # "narwhal" must not match "narwhal-gthread"; "narwhal -w 1" matches the scaling rows' longer labels.
+    return next((r for r in results.get(workload, []) if (r["server"] == server or r["server"].startswith(server + " "))
+                 and "rps" in r), None)
 
 
 def targets(results):
@@ -693,14 +713,34 @@ def targets(results):
         check("idle worker RSS ≥30% below gunicorn sync", nw <= 0.7 * gw, f"{mib(nw)} vs {mib(gw)} MiB ({nw / gw - 1:+.0%})")
         nm, gm = n["rss_idle"][0], g["rss_idle"][0]
         check("idle master RSS ≥30% below gunicorn sync", nm <= 0.7 * gm, f"{mib(nm)} vs {mib(gm)} MiB ({nm / gm - 1:+.0%})")
-    idle = next((r for r in results.get("idle", []) if r["server"] == "narwhal" and "with" in r), None)
-    if idle:
+    for server, max_mib, max_slowdown in (("narwhal", 100, 0.10), ("narwhal-gthread", 30, 0.05)):
+        idle = next((r for r in results.get("idle", []) if r["server"] == server and "with" in r), None)
+        if not idle:
+            continue
         extra = (idle["rss_worker_idle_kb"] - idle["rss_worker_before_kb"]) / 1024
         extra_after = (idle["rss_worker_after_kb"] - idle["rss_worker_before_kb"]) / 1024
-        check(f"{idle['idle_open']} idle connections cost <100 MB extra", max(extra, extra_after) < 100 and idle["idle_open"] > 0,
+        check(f"{server}: {idle['idle_open']} idle connections cost <{max_mib} MiB extra",
+              max(extra, extra_after) < max_mib and idle["idle_open"] > 0,
               f"+{extra:.1f} MiB idle, +{extra_after:.1f} MiB after load; {idle['idle_still_open']} still open")
         change = idle["with"]["rps"] / idle["without"]["rps"] - 1
-        check("idle connections slow active clients ≤10%", change >= -0.10, f"{change:+.1%} req/s")
+        check(f"{server}: idle connections slow active clients <{max_slowdown:.0%}", change > -max_slowdown,
+              f"{change:+.1%} req/s ({idle['without']['rps']:,.0f} → {idle['with']['rps']:,.0f})")
+    n, g = find(results, "hello-keepalive", "narwhal-gthread"), find(results, "hello-keepalive", "gunicorn-gthread")
+    if n and g:
+        check("gthread keep-alive ≥5× gunicorn gthread req/s", n["rps"] >= 5 * g["rps"],
+              f"{n['rps'] / g['rps']:.1f}× ({n['rps']:,.0f} vs {g['rps']:,.0f}); narwhal core {n['server_busy']:.0%} busy")
+    for workload in ("flask-json", "sleep-10ms"):
+        n, g = find(results, workload, "narwhal-gthread"), find(results, workload, "gunicorn-gthread")
+        if n and g:
+            out.append((f"gthread {workload} vs gunicorn gthread (shown, not judged)",
+                        f"{n['rps'] / g['rps']:.2f}× ({n['rps']:,.0f} vs {g['rps']:,.0f}); CPU/req {n['server_us']:.1f} vs "
+                        f"{g['server_us']:.1f} µs", "info"))
+    for workload in ("hello-keepalive", "hello-close", "flask-json"):
+        n, b = find(results, workload, "narwhal"), find(results, workload, "narwhal-before")
+        if n and b:
+            out.append((f"sync {workload}: narwhal vs narwhal-before (A/B, shown, not judged)",
+                        f"{n['rps'] / b['rps'] - 1:+.1%} req/s ({n['rps']:,.0f} vs {b['rps']:,.0f}); CPU/req "
+                        f"{n['server_us']:.1f} vs {b['server_us']:.1f} µs", "info"))
     one, two = find(results, "scaling", "narwhal -w 1"), None
     for workload in ("scale-heavy", "scale-flask", "scale-hello"):
         w1 = next((r for r in results.get("scaling", []) if r["workload"] == workload and "-w 1" in r["server"] and "rps" in r), None)
@@ -723,6 +763,7 @@ TITLES = {
     "hello-keepalive": "Hello world, keep-alive (wrk -t1 -c50)",
     "hello-close": "Hello world, `Connection: close` (wrk -t1 -c50 -H 'Connection: close')",
     "flask-json": "Flask `/json` (jsonify of a small dict), keep-alive",
+    "sleep-10ms": "App sleeping 10 ms per request (`apps/sleep_app.py`), keep-alive, wrk -t1 -c64",
     "flask-json-halt": "Flask `/json` again, idle cores halting (the machine's default): the cost of waking an idle wrk",
     "file-1mib": "1 MiB response: wsgi.file_wrapper (narwhal: sendfile) vs nginx static, keep-alive",
     "upload-10mib": "10 MiB upload read through wsgi.input (wrk -s upload.lua: POST of 10 MiB)",
@@ -764,7 +805,7 @@ def report(ctx, results, started, finished):
             lines += [f"### {args.idle} idle keep-alive connections + 50 active wrk clients (hello, 1 worker)", ""]
             lines += idle_table(results[workload])
             lines += ["", "narwhal: `--keep-alive 3600 --worker-connections N+1000` (so the idle connections are not "
-                      "expired or refused); gunicorn gthread: the same flags with `--threads 4`. The idle helper "
+                      "expired or refused); narwhal-gthread and gunicorn gthread: the same flags with `-k gthread --threads 4`. The idle helper "
                       "(bench/lib/idle_clients.py, pinned beside wrk) opens the connections, does one request on each "
                       "and then holds them silent. Worker RSS 'before' is after the 'without' runs.", ""]
             continue
@@ -774,7 +815,7 @@ def report(ctx, results, started, finished):
                 rows = [r for r in results[workload] if r["workload"] == sub]
                 if rows:
                     lines += [f"{SCALE_NAMES[sub]}:", ""]
-                    lines += [l.replace("| × gunicorn sync |", "| × |") for l in rows_table(rows, baseline="narwhal -w 1 (core 0; wrk -t1 core 1)")]
+                    lines += [l.replace("| × narwhal -w 1 (core 0; wrk -t1 core 1) |", "| × |") for l in rows_table(rows, baseline="narwhal -w 1 (core 0; wrk -t1 core 1)")]
                     lines.append("")
                     for r in rows:
                         if len(r.get("worker_cpu_split", [])) > 1:
@@ -783,7 +824,10 @@ def report(ctx, results, started, finished):
             lines += ["Caveat: with two workers the server and wrk share both cores, so the client's own CPU "
                       "(wrk µs/req) comes out of the same budget; the one-worker row is the usual pinned layout.", ""]
             continue
-        lines += rows_table(results[workload])
+        # a run without gunicorn sync (gthread rows, an A/B run) compares with what it has
+        baseline = next((b for b in ("gunicorn-sync", "gunicorn-gthread", "narwhal-before") if find(results, workload, b)),
+                        "gunicorn-sync")
+        lines += rows_table(results[workload], baseline)
         lines.append("")
     checks = targets(results)
     if checks:
@@ -827,7 +871,10 @@ def main():
     parser.add_argument("--upload-connections", type=int, default=4)
     parser.add_argument("--append", action="store_true", help="insert the report into bench/RESULTS.md")
     parser.add_argument("--json", help="also write the raw results there")
+    parser.add_argument("--narwhal-before", default=NARWHAL_BEFORE,
+                        help="binary of the narwhal-before server (A/B runs; env NARWHAL_BEFORE)")
     args = parser.parse_args()
+    globals()["NARWHAL_BEFORE"] = args.narwhal_before
     args.servers = set(args.servers.split(",")) if args.servers else None
     workloads = args.only.split(",") if args.only else list(WORKLOADS)
     for w in workloads:
@@ -858,7 +905,7 @@ def main():
                load_before=open("/proc/loadavg").read().split()[:3],
                wrk_version=subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].split(" [")[0])
     CTX["missing"] = {name: reason for name in SERVERS if (reason := server_missing(name))}
-    CTX["versions"] = {name: version_of(name) for name in ["narwhal", "gunicorn-sync", "uwsgi", "waitress", "uvicorn", "nginx"]
+    CTX["versions"] = {name: version_of(name) for name in ["narwhal-before", "narwhal", "gunicorn-sync", "uwsgi", "waitress", "uvicorn", "nginx"]
                        if name not in CTX["missing"]}
     started = datetime.datetime.now(datetime.timezone.utc)
     results = {}
