@@ -54,6 +54,12 @@ ServerAddress server_address_of(const net::Listener& listener) {
   return server;
 }
 
+bool has_pending_bytes(const Connection& connection) {
+  char byte;
+  return connection.stash.size() > 0 ||
+         ::recv(connection.fd.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 }  // namespace
 
 Engine::Engine(WorkerContext& context, const WorkerOptions& options, wsgi::Application& app)
@@ -112,7 +118,7 @@ int Engine::run(Policy& policy) {
     const int ready = loop_.wait(ready_list_.empty() ? 1000 : 0);
     policy.after_wait();
     now_ms_ = heartbeat_now_ms();
-    policy.turn(now_ms_);
+    policy.turn(now_ms_, ready == 0);
     if (ready < 0) {
       log::logger().error("epoll_wait failed: " + std::string(strerror(-ready)));
       return 1;
@@ -143,7 +149,6 @@ int Engine::run(Policy& policy) {
     if (connection->phase != Phase::Running) close_connection(connection);
   }
   graveyard_.clear();
-  if (options_.hooks.worker_exit) options_.hooks.worker_exit();
   return 0;
 }
 
@@ -314,6 +319,12 @@ void Engine::process(Connection* connection) {
       default: break;  // Running, Sending, Closing: not driven by input
     }
     if (!more || connection->closed) break;
+    if (turn_requests_ > 0 && connection->phase == Phase::Idle && input_.empty() && connection->stash.empty()) {
+      // A response went out and nothing of the next request is here: wait in epoll rather
+      // than try a read that would almost always find nothing (one syscall per request).
+      watch(connection, net::EventLoop::kReadable);
+      break;
+    }
     // [fairness] A client pipelining many requests gets requests_per_turn of them, then the
     // others get their turn (issue 10, item 8); its bytes wait in the ready list.
     if (turn_requests_ >= options_.requests_per_turn && connection->phase == Phase::Idle &&
@@ -622,6 +633,15 @@ void Engine::expire(int64_t now) {
         break;
       case Phase::Running:
         break;  // the app's: the policy's watchdog
+      case Phase::Idle:
+        if (has_pending_bytes(*connection)) {
+          // The next request arrived while the loop was busy (the sync worker's app ran
+          // longer than keepalive): it is served, not dropped.
+          connection->deadline_ms = now + options_.header_timeout_ms;
+          break;
+        }
+        close_connection(connection);
+        break;
       default:
         close_connection(connection);
         break;

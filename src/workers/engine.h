@@ -59,8 +59,9 @@ class Policy {
   // Around the loop's epoll_wait (the sync worker releases the GIL there).
   virtual void before_wait() {}
   virtual void after_wait() {}
-  // Once per loop turn, on the loop thread: Python signal handlers, completions.
-  virtual void turn(int64_t now_ms) = 0;
+  // Once per loop turn, on the loop thread: Python signal handlers. `interrupted`: the wait
+  // ended without events (a signal, or its timeout) — a Python handler may be pending.
+  virtual void turn(int64_t now_ms, bool interrupted) = 0;
   // The connection is being destroyed on the loop thread: the policy drops what it holds in
   // Python (its Peer) the right way for its threads.
   virtual void release(Connection& connection) = 0;

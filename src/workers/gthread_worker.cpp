@@ -83,8 +83,7 @@ class GthreadPolicy final : public Policy {
 
   void on_wake() override {
     uint64_t count;
-    while (::read(wake_.get(), &count, sizeof count) > 0) {
-    }
+    (void)::read(wake_.get(), &count, sizeof count);  // an eventfd: one read resets it
     std::vector<std::pair<Connection*, bool>> done;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -97,8 +96,8 @@ class GthreadPolicy final : public Policy {
     }
   }
 
-  void turn(int64_t now_ms) override {
-    if (now_ms < next_python_turn_ms_) return;
+  void turn(int64_t now_ms, bool interrupted) override {
+    if (now_ms < next_python_turn_ms_ && !interrupted) return;
     next_python_turn_ms_ = now_ms + kPythonTurnMs;
     PyEval_RestoreThread(saved_);
     if (PyErr_CheckSignals() < 0) log::logger().error("Exception in a signal handler\n" + py::format_exception());

@@ -60,6 +60,7 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
   exchange_options.waiter = settings.waiter;
   exchange_options.output = &connection.output;
   exchange_options.output_buffer = options_.body_buffer_size;
+  exchange_options.drain_limit = options_.body_buffer_size;
   exchange_options.stop_requested = settings.stop_requested;
   exchange_options.head_storage = &head_buffer_;
   wsgi::Exchange exchange(connection.fd.get(), connection.parser, input, exchange_options);

@@ -35,7 +35,7 @@ class SyncPolicy final : public Policy {
   bool busy() const override { return false; }
   void before_wait() override { saved_ = PyEval_SaveThread(); }
   void after_wait() override { PyEval_RestoreThread(saved_); }
-  void turn(int64_t) override {
+  void turn(int64_t, bool) override {
     // Python-level signal handlers (SIGABRT's timeout tracebacks, the app's own) run only when
     // the main thread runs Python: give them their turn.
     if (PyErr_CheckSignals() < 0) log::logger().error("Exception in a signal handler\n" + py::format_exception());

@@ -8,14 +8,18 @@ int run_worker(WorkerKind kind, WorkerContext& context, const WorkerOptions& opt
                wsgi::Application& app) {
   wsgi::install_output_release();
   Engine engine(context, options, app);
+  int status = kWorkerBootError;
   switch (kind) {
-    case WorkerKind::Sync: return run_sync(engine);
-    case WorkerKind::Gthread: return run_gthread(engine);
+    case WorkerKind::Sync: status = run_sync(engine); break;
+    case WorkerKind::Gthread: status = run_gthread(engine); break;
     case WorkerKind::Gevent:
-    case WorkerKind::Asgi: break;  // refused at start-up (registry: not available)
+    case WorkerKind::Asgi:  // refused at start-up (registry: not available)
+      log::logger().error("No worker body for this worker class");
+      return status;
   }
-  log::logger().error("No worker body for this worker class");
-  return kWorkerBootError;
+  // gunicorn's worker_exit, with the GIL (the policies hand it back before returning).
+  if (options.hooks.worker_exit) options.hooks.worker_exit();
+  return status;
 }
 
 }  // namespace narwhal::workers

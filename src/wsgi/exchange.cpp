@@ -59,7 +59,13 @@ void Exchange::preload_body_file(UniqueFd file) {
 
 bool Exchange::may_keep_alive() const {
   if (stop_requested()) return false;
-  return !(head().expect_continue && !continue_sent_ && !body_complete_);
+  if (body_complete_) return true;
+  if (head().expect_continue && !continue_sent_) return false;
+  // The worker drains at most drain_limit unread body bytes to reuse the connection: beyond
+  // that (or an unread chunked body of unknown size) the response says Connection: close.
+  if (!head().has_content_length) return false;
+  const uint64_t received = taken_ + available().size();
+  return head().content_length <= received + options_.drain_limit;
 }
 
 // Waits for the socket in slices so the heartbeat stays fresh while a slow peer is served and
@@ -188,6 +194,7 @@ bool Exchange::fill_line(size_t limit) {
 }
 
 void Exchange::take(size_t count) {
+  taken_ += count;
   body_position_ += count;
   if (body_position_ == body_.size()) {
     body_.clear();
@@ -210,9 +217,13 @@ int Exchange::drain_output() {
   return 0;
 }
 
-int Exchange::write_iov(struct iovec* iov, int count, void* owner) {
+// Writes the iovecs in one writev when the socket takes them (the usual case: head and body in
+// one system call). With an output queue, what it does not take is queued: iovecs[owned], the
+// app's body bytes, borrowed without a copy (its owner kept), the rest copied.
+int Exchange::write_iov(struct iovec* iov, int count, int owned, void* owner) {
   if (count == 0) return 0;
   net::OutputQueue* out = options_.output;
+  struct iovec* const first = iov;
   if (out && !out->empty() && out->flush(fd_) == net::OutputQueue::Flush::Error) return -EPIPE;
   if (!out || out->empty()) {
     while (count > 0) {
@@ -230,7 +241,7 @@ int Exchange::write_iov(struct iovec* iov, int count, void* owner) {
   for (int i = 0; i < count; ++i) {
     const char* base = static_cast<const char*>(iov[i].iov_base);
     if (iov[i].iov_len == 0) continue;
-    if (owner && !owner_kept_) {
+    if (owner && &iov[i] == first + owned) {
       // The body bytes themselves (or their unsent tail): no copy, the owner keeps them alive.
       out->push_borrowed(base, iov[i].iov_len, owner);
       owner_kept_ = true;
@@ -243,7 +254,7 @@ int Exchange::write_iov(struct iovec* iov, int count, void* owner) {
 
 int Exchange::write_raw(std::string_view bytes) {
   struct iovec iov = {const_cast<char*>(bytes.data()), bytes.size()};
-  return write_iov(&iov, 1, nullptr);
+  return write_iov(&iov, 1, -1, nullptr);
 }
 
 int Exchange::flush_head_with(const char* data, size_t size, void* owner) {
@@ -266,12 +277,9 @@ int Exchange::flush_head_with(const char* data, size_t size, void* owner) {
     }
   }
   if (count == 0) return 0;
-  if (!owner) return write_iov(iov, count, nullptr);
-  // Only the body element may be borrowed (it is passed alone): the framing around it is copied.
-  int body_index = framing_.chunked ? count - 2 : count - 1;
-  if (int rc = write_iov(iov, body_index, nullptr); rc != 0) return rc;
-  if (int rc = write_iov(&iov[body_index], 1, owner); rc != 0) return rc;
-  return write_iov(&iov[body_index + 1], count - body_index - 1, nullptr);
+  // Only the body element may be borrowed: the framing around it is copied if queued.
+  const int body_index = size == 0 ? -1 : framing_.chunked ? count - 2 : count - 1;
+  return write_iov(iov, count, body_index, owner);
 }
 
 int Exchange::write_body(const char* data, size_t size, void* owner) {

@@ -48,6 +48,8 @@ struct ExchangeOptions {
   // larger (borrowed from the response without a copy); files are never waited for.
   net::OutputQueue* output = nullptr;
   size_t output_buffer = 1 << 20;
+  // The most unread body the worker drains after the response to keep the connection.
+  uint64_t drain_limit = 64 * 1024;
   // Set (by a signal handler) when the worker must stop: responses framed after that say
   // "Connection: close" even if the request started before it.
   const volatile sig_atomic_t* stop_requested = nullptr;
@@ -138,7 +140,7 @@ class Exchange {
   bool pump();  // one step: feed buffered bytes to the parser, or read more from the socket
   int wait(bool for_write);
   int flush_head_with(const char* data, size_t size, void* owner);
-  int write_iov(struct iovec* iov, int count, void* owner);  // owner: of the one iovec given
+  int write_iov(struct iovec* iov, int count, int owned, void* owner);  // owner: of iov[owned]
   int drain_output();  // waits until the queue holds at most output_buffer bytes in memory
 
   int fd_;
@@ -149,6 +151,7 @@ class Exchange {
 
   std::string body_;
   size_t body_position_ = 0;
+  uint64_t taken_ = 0;  // body bytes handed to the app
   bool body_complete_ = false;
   bool continue_sent_ = false;
   bool body_timed_out_ = false;

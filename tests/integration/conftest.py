@@ -67,10 +67,38 @@ def pytest_runtest_teardown(item, nextitem):
         yield
 
 
+# ---------------------------------------------------------------------------
+# worker types: the WSGI suites run against sync and gthread (parametrized, not copied)
+# ---------------------------------------------------------------------------
+WORKER_ARGS = {"sync": (), "gthread": ("-k", "gthread", "--threads", "4")}
+# Suites about how the app is called and answered, which every worker type must pass.
+WORKER_SUITES = {"test_frameworks", "test_environ", "test_input", "test_responses", "test_hooks",
+                 "test_signals", "test_slow_clients", "test_keepalive", "test_errors",
+                 "test_response_validation"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sync_only(reason): the test is about the sync worker's own "
+                                       "behaviour (one request at a time); not run for gthread")
+
+
+def pytest_generate_tests(metafunc):
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if "worker_type" in metafunc.fixturenames and module in WORKER_SUITES:
+        types = ["sync"] if metafunc.definition.get_closest_marker("sync_only") else list(WORKER_ARGS)
+        metafunc.parametrize("worker_type", types, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def worker_type(request):
+    """"sync" unless the module is one of WORKER_SUITES (then each test runs for every type)."""
+    return getattr(request, "param", "sync")
+
+
 @pytest.fixture
-def server_factory():
+def server_factory(worker_type):
     """Function-scoped: server_factory("-w", "1", "wsgi_basic:app") -> Server."""
-    factory = ServerFactory()
+    factory = ServerFactory(WORKER_ARGS[worker_type])
     try:
         yield factory
     finally:
@@ -78,9 +106,9 @@ def server_factory():
 
 
 @pytest.fixture(scope="module")
-def module_server_factory():
+def module_server_factory(worker_type):
     """Module-scoped variant, for one shared server per test module."""
-    factory = ServerFactory()
+    factory = ServerFactory(WORKER_ARGS[worker_type])
     try:
         yield factory
     finally:

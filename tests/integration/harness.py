@@ -259,12 +259,15 @@ class Server:
 class ServerFactory:
     """Start servers; all of them are stopped when the owning fixture ends."""
 
-    def __init__(self):
+    def __init__(self, worker_args=()):
         self.servers = []
+        # The worker type the suites run against (conftest's worker_type parametrization):
+        # these come first, so a test's own -k/--threads still win.
+        self.worker_args = tuple(worker_args)
 
     def __call__(self, *args, cwd=APPS_DIR, env=None, bind=True, port=None, start=True,
                  ready_timeout=READY_TIMEOUT):
-        srv = Server(args, cwd=cwd, env=env, bind=bind, port=port)
+        srv = Server(self.worker_args + tuple(args), cwd=cwd, env=env, bind=bind, port=port)
         self.servers.append(srv)
         if start:
             error = None

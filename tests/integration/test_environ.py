@@ -120,12 +120,12 @@ def test_headers_with_underscore_dropped(basic_server):
     assert env["HTTP_X_PLAIN"] == "ok"
 
 
-def test_wsgi_keys_single_worker(basic_server):
+def test_wsgi_keys_single_worker(basic_server, worker_type):
     env, reprs, types, _ = fetch_env(basic_server)
     assert reprs["wsgi.version"] == "(1, 0)"
     assert env["wsgi.url_scheme"] == "http"
     assert reprs["wsgi.input_terminated"] == "True"
-    assert reprs["wsgi.multithread"] == "False"
+    assert reprs["wsgi.multithread"] == str(worker_type == "gthread")
     assert reprs["wsgi.multiprocess"] == "False"   # -w 1
     assert reprs["wsgi.run_once"] == "False"
     for key in ("wsgi.input", "wsgi.errors", "wsgi.file_wrapper"):
@@ -148,11 +148,11 @@ def test_forwarded_proto_from_untrusted_ip(server_factory):
     assert env["wsgi.url_scheme"] == "http"
 
 
-def test_multiprocess_true_with_two_workers(server_factory):
+def test_multiprocess_true_with_two_workers(server_factory, worker_type):
     srv = server_factory("-w", "2", "wsgi_basic:app")
     _, reprs, _, _ = fetch_env(srv)
     assert reprs["wsgi.multiprocess"] == "True"
-    assert reprs["wsgi.multithread"] == "False"
+    assert reprs["wsgi.multithread"] == str(worker_type == "gthread")
 
 
 def test_script_name_from_raw_env(server_factory):

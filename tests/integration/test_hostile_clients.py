@@ -115,11 +115,6 @@ def test_01_unread_large_body_keep_alive_is_honest(server_factory, worker, reque
     """The app answers without reading a 200000-byte body (above --body-buffer-size) that the
     client sends in full: either the response says Connection: close, or the connection stays
     usable for the next request (the rule of item 7)."""
-    if worker == "sync":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "server bug: sync answers an unread body larger than body_buffer_size with a "
-            "keep-alive response (no Connection: close), then closes the connection when the "
-            "rest of the body arrives; the client's next request gets EOF/RST")))
     srv = start(server_factory, worker, "--body-timeout", "2", "--keep-alive", "10")
     with srv.raw(timeout=5) as conn:
         conn.send(build_request("POST", "/noread", [("Content-Length", "200000")]) + b"q" * 200000)

@@ -32,6 +32,7 @@ def wait_workers(master, count, timeout=10, without=()):
 
 
 # --- TERM, INT, QUIT ---------------------------------------------------------------------------
+@pytest.mark.sync_only("the queued request waits only because the one sync app slot is busy")
 def test_term_drains_inflight_and_queued_requests_then_exits_0(server_factory):
     srv = server_factory("-w", "1", "--keep-alive", "5", "wsgi_basic:app")
     slow = RawConnection("127.0.0.1", srv.port, timeout=10)

@@ -131,6 +131,8 @@ def recorded(server, token):
     return wait_until(get, 10, message="the app to record the outcome of " + token)
 
 
+@pytest.mark.sync_only("gthread reads the whole body before the app runs: the app never sees a "
+                      "partial body (test_hostile_clients covers its stalled uploads)")
 def test_client_disconnect_mid_body_raises_in_wsgi_input(server_factory):
     srv = server_factory("-w", "1", "wsgi_basic:app")
     worker = worker_pids(srv)[0]
@@ -148,6 +150,8 @@ def test_client_disconnect_mid_body_raises_in_wsgi_input(server_factory):
     assert worker_pids(srv) == [worker]
 
 
+@pytest.mark.sync_only("gthread reads the whole body before the app runs: the app never sees a "
+                      "partial body (test_hostile_clients covers its stalled uploads)")
 def test_client_disconnect_mid_chunked_body(server_factory):
     # A body larger than the loop's buffer streams through wsgi.input (the app sees the error).
     srv = server_factory("-w", "1", "--body-buffer-size", "16", "wsgi_basic:app")
@@ -161,6 +165,8 @@ def test_client_disconnect_mid_chunked_body(server_factory):
     assert timed_get(srv)[0].status == 200
 
 
+@pytest.mark.sync_only("gthread reads the whole body before the app runs: the app never sees a "
+                      "partial body (test_hostile_clients covers its stalled uploads)")
 def test_stalled_body_times_out_with_body_timeout(server_factory):
     srv = server_factory("-w", "1", "--body-timeout", "2", "wsgi_basic:app")
     token = "stall-" + uuid.uuid4().hex
@@ -179,6 +185,8 @@ def test_stalled_body_times_out_with_body_timeout(server_factory):
 
 
 # --------------------------------------------------------------------------- slow readers
+@pytest.mark.sync_only("with gthread the second client is served at once by another thread, so the "
+                      "reader starts reading before write_timeout (test_gthread covers gthread)")
 def test_client_that_stops_reading_is_dropped_after_write_timeout(server_factory):
     srv = server_factory("-w", "1", "--write-timeout", "2", "wsgi_basic:app")
     size = 800 * 65536                                           # 50 MiB generator
