@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from harness import wait_until
+from harness import timing_factor, wait_until
 from rawhttp import IncompleteResponse, build_request
 from test_slow_clients import cpu_ticks, drain_until_close, timed_get, worker_pids
 
@@ -52,7 +52,7 @@ def recorded(server, token, timeout=10):
 def assert_fast_get(server, limit, what):
     resp, took = timed_get(server, timeout=10)
     assert resp.status == 200 and resp.body == b"hello", resp
-    assert took < limit, "a normal client waited %.2fs %s" % (took, what)
+    assert took < limit * timing_factor(), "a normal client waited %.2fs %s" % (took, what)
     return took
 
 
@@ -308,7 +308,8 @@ def test_05_incomplete_heads_are_bounded(server_factory, worker):
                 break
         time.sleep(0.5)
         peak = max(peak, rss_kib(pid))
-        assert peak < 100 * 1024, "worker RSS reached %d MiB (from %d MiB)" % (peak // 1024, baseline // 1024)
+        if timing_factor() == 1:  # ASan's quarantine and shadow memory make RSS meaningless
+            assert peak < 100 * 1024, "worker RSS reached %d MiB (from %d MiB)" % (peak // 1024, baseline // 1024)
         for s in socks:
             s.setblocking(False)
             try:
@@ -327,8 +328,9 @@ def test_05_incomplete_heads_are_bounded(server_factory, worker):
     assert_fast_get(srv, 1.0, "after the flood")
     after = rss_kib(pid)
     print("rss after %d KiB" % after)
-    assert after < baseline + 32 * 1024, \
-        "worker RSS %d MiB after the heads went (from %d MiB)" % (after // 1024, baseline // 1024)
+    if timing_factor() == 1:
+        assert after < baseline + 32 * 1024, \
+            "worker RSS %d MiB after the heads went (from %d MiB)" % (after // 1024, baseline // 1024)
     assert srv.wait_for_stderr("Incomplete request heads hold")
 
 
