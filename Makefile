@@ -122,3 +122,14 @@ bench-profile: install bench-deps
 # Mutated requests against the real server (all of the worker, not just the parser).
 fuzz-live: install
 	$(PYTHON) tests/fuzz/live_server_fuzz.py --bin $(VENV)/bin/narwhal --seconds $(or $(SECONDS),60)
+
+# Soak test (issue 10): SOAK_SECONDS of mixed load — keep-alive, close, uploads, slow and hostile
+# clients, misbehaving routes, a HUP every minute — against 2 sync workers. RSS and fd counts must
+# stay flat after the warm-up (< 5%) and no unexpected error may occur; see docs/reliability.md.
+# The JSON result (samples included) goes to $(BUILD)/soak.json; SOAK_ARGS adds options.
+# The same run against gunicorn: $(PYTHON) tests/soak/soak.py --bin /usr/bin/gunicorn --seconds 1800
+SOAK_SECONDS ?= 1800
+.PHONY: soak
+soak: install
+	$(PYTHON) tests/soak/soak.py --bin $(VENV)/bin/narwhal --seconds $(SOAK_SECONDS) \
+	  --json $(BUILD)/soak.json $(SOAK_ARGS)
