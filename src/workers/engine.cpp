@@ -133,7 +133,11 @@ int Engine::run(Policy& policy) {
       } else {
         auto* connection = static_cast<Connection*>(event.pointer());
         if (connection->closed) continue;  // closed earlier in this batch
-        if (connection->phase == Phase::Sending || connection->phase == Phase::Closing) {
+        if (connection->phase == Phase::Running) {
+          // A thread runs its request and the client sent more (or hung up): not read until
+          // the request is done (level-triggered, it would wake the loop again and again).
+          unwatch(connection);
+        } else if (connection->phase == Phase::Sending || connection->phase == Phase::Closing) {
           continue_sending(connection);
         } else {
           process(connection);

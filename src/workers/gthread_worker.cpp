@@ -67,8 +67,10 @@ class GthreadPolicy final : public Policy {
     WorkerSignals& signals = worker_signals();
     const bool last = engine_.count_request();
     connection.keep_alive_allowed = engine_.options().keepalive_s > 0 && !engine_.stopping() && !signals.stop_graceful && !last;
-    engine_.stash_input(connection);  // the thread reads on with its own buffer
-    engine_.unwatch(&connection);
+    // The thread reads on with its own buffer. The socket stays in the epoll set (no
+    // epoll_ctl per request): the client waits for its answer; if it sends more meanwhile, the
+    // engine unwatches the connection until the thread is done.
+    engine_.stash_input(connection);
     ++running_;
     {
       std::lock_guard<std::mutex> lock(mutex_);

@@ -302,6 +302,20 @@ int Exchange::write_body(const char* data, size_t size, void* owner) {
   return flush_head_with(data, size, size > 0 ? owner : nullptr);
 }
 
+// The rest of a file response goes to the output queue (a dup of the app's descriptor: the app
+// may close its file object), finished by the worker's loop: the app slot is free. The queue
+// lifts TCP_CORK when it is out.
+int Exchange::queue_file(int file_fd, off_t offset, uint64_t count) {
+  net::OutputQueue& out = *options_.output;
+  int copy = fcntl(file_fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return -errno;
+  out.push_file(UniqueFd(copy), offset, count);
+  out.set_corked(true);
+  body_sent_ += count;
+  if (framing_.chunked) out.push_copy("\r\n");
+  return 0;
+}
+
 int Exchange::send_file(int file_fd, off_t offset, uint64_t count) {
   if (framing_.no_body) return flush_head_with(nullptr, 0, nullptr);
   if (framing_.content_length >= 0) {
@@ -323,17 +337,8 @@ int Exchange::send_file(int file_fd, off_t offset, uint64_t count) {
   net::OutputQueue* out = options_.output;
   uint64_t left = count;
   while (left > 0) {
-    if (out && !out->empty()) {
-      // Behind queued bytes (or the socket is full): the rest of the file goes to the queue,
-      // finished by the worker's loop; the app slot is free.
-      int copy = fcntl(file_fd, F_DUPFD_CLOEXEC, 0);
-      if (copy < 0) return -errno;
-      out->push_file(UniqueFd(copy), offset, left);
-      out->set_corked(true);
-      body_sent_ += left;
-      if (framing_.chunked) out->push_copy("\r\n");
-      return 0;
-    }
+    // Behind queued bytes: the rest of the file goes to the queue too.
+    if (out && !out->empty()) return queue_file(file_fd, offset, left);
     ssize_t n = io::sendfile_some(fd_, file_fd, &offset, static_cast<size_t>(std::min<uint64_t>(left, 1u << 30)));
     if (n > 0) {
       left -= static_cast<uint64_t>(n);
@@ -342,15 +347,7 @@ int Exchange::send_file(int file_fd, off_t offset, uint64_t count) {
     }
     if (n == 0) break;  // file shorter than expected: the framing check will close the connection
     if (n != io::kWouldBlock) return static_cast<int>(n);
-    if (out) {
-      int copy = fcntl(file_fd, F_DUPFD_CLOEXEC, 0);
-      if (copy < 0) return -errno;
-      out->push_file(UniqueFd(copy), offset, left);
-      out->set_corked(true);
-      body_sent_ += left;
-      if (framing_.chunked) out->push_copy("\r\n");
-      return 0;
-    }
+    if (out) return queue_file(file_fd, offset, left);
     if (int ready = wait(true); ready != 0) return ready;
   }
   set_cork(fd_, false);

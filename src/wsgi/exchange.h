@@ -141,6 +141,7 @@ class Exchange {
   int wait(bool for_write);
   int flush_head_with(const char* data, size_t size, void* owner);
   int write_iov(struct iovec* iov, int count, int owned, void* owner);  // owner: of iov[owned]
+  int queue_file(int file_fd, off_t offset, uint64_t count);
   int drain_output();  // waits until the queue holds at most output_buffer bytes in memory
 
   int fd_;
