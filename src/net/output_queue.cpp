@@ -39,13 +39,14 @@ void OutputQueue::push_copy(std::string_view data) {
       return;
     }
   }
-  Segment segment;
+  // data points into the string where it lives in the deque: a short string is stored inside
+  // the Segment (SSO), so a pointer taken before the move would dangle.
+  Segment& segment = segments_.emplace_back();
   segment.copy.assign(data);
   segment.data = segment.copy.data();
   segment.size = segment.copy.size();
   bytes_ += data.size();
   memory_ += data.size();
-  segments_.push_back(std::move(segment));
 }
 
 void OutputQueue::push_borrowed(const char* data, size_t size, void* owner) {

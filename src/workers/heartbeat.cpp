@@ -5,15 +5,13 @@
 
 #include <new>
 
+#include "base/clock.h"
+
 namespace narwhal::workers {
 
 static_assert(std::atomic<int64_t>::is_always_lock_free, "heartbeats need lock-free atomics in shared memory");
 
-int64_t heartbeat_now_ms() {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
-}
+int64_t heartbeat_now_ms() { return clock::monotonic_ms(); }
 
 HeartbeatTable::HeartbeatTable(size_t chunk_slots) : chunk_slots_(chunk_slots > 0 ? chunk_slots : 1) {}
 

@@ -1,23 +1,13 @@
 #include "workers/request.h"
 
 #include <sys/socket.h>
-#include <time.h>
 
 #include <cstdio>
 
+#include "base/clock.h"
 #include "log/logger.h"
 
 namespace narwhal::workers {
-namespace {
-
-int64_t now_us() {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1000000 + now.tv_nsec / 1000;
-}
-
-}  // namespace
-
 // The head a request is served with: the parser's, or for forwarder_headers
 // (wsgi::Peer::filter_underscore_names) a copy without the '_' names the list does not allow.
 // Null when such a name is refused (header_map refuse): the 400 is queued, the connection closes.
@@ -38,7 +28,7 @@ const http::RequestHead* RequestRunner::request_head(Connection& connection) {
 
 bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSettings& settings) {
   const bool access_logged = log::logger().access_enabled();
-  const int64_t started_us = now_us();
+  const int64_t started_us = clock::monotonic_us();
   started_ms_.store(started_us / 1000, std::memory_order_relaxed);
   if (!connection.peer) {
     connection.peer = app_.environ.make_peer(connection.address.host, connection.address.port,
@@ -81,7 +71,7 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
       wsgi::handle_request(app_, exchange, *connection.peer, static_cast<bool>(hooks.post_request));
   if (hooks.post_request) hooks.post_request(exchange.head(), request, result.environ.get(), result.status);
   started_ms_.store(0, std::memory_order_relaxed);
-  const int64_t done_us = now_us();
+  const int64_t done_us = clock::monotonic_us();
   if (access_logged) access_log(connection, exchange.head(), result.status, result.body_bytes, done_us - started_us);
   connection.body_complete = exchange.body_complete();
   // A WSGI app cannot take over the socket: after 101 Switching Protocols or a 2xx to CONNECT

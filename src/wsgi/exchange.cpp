@@ -59,7 +59,7 @@ void Exchange::preload_body_file(UniqueFd file) {
 
 bool Exchange::may_keep_alive() const {
   if (stop_requested()) return false;
-  if (body_complete_) return true;
+  if (body_complete_ || parser_.message_complete()) return true;  // all of it received
   if (head().expect_continue && !continue_sent_) return false;
   // The worker drains at most drain_limit unread body bytes to reuse the connection: beyond
   // that (or an unread chunked body of unknown size) the response says Connection: close.

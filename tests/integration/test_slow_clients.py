@@ -332,3 +332,42 @@ def test_emfile_does_not_spin_and_recovers():
         assert worker_pids(srv) == [worker]
     finally:
         srv.cleanup()
+
+
+def decode_chunked(data):
+    """The payload of a chunked body (raises ValueError if the framing is broken)."""
+    payload, position = b"", 0
+    while True:
+        end = data.index(b"\r\n", position)
+        size = int(data[position:end].split(b";")[0], 16)
+        position = end + 2
+        if size == 0:
+            return payload
+        payload += data[position:position + size]
+        if data[position + size:position + size + 2] != b"\r\n":
+            raise ValueError("chunk of %d bytes not followed by CRLF at %d" % (size, position + size))
+        position += size + 2
+
+
+def test_response_queued_for_a_slow_reader_arrives_intact(server_factory):
+    # The socket takes only part of a chunked response; the rest (chunk headers, the app's
+    # bytes, CRLFs) waits in the connection's output queue and is finished by the loop.
+    srv = server_factory("-w", "1", "wsgi_basic:app")
+    reader = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader.settimeout(10)
+    reader.connect(("127.0.0.1", srv.port))
+    try:
+        reader.sendall(build_request("GET", "/gen?n=300&size=1000", [("Connection", "close")]))
+        time.sleep(1.0)  # the server fills the socket and queues the rest
+        data = b""
+        while True:
+            chunk = reader.recv(1 << 16)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        reader.close()
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert b"transfer-encoding: chunked" in head.lower()
+    assert decode_chunked(body) == b"y" * 300000

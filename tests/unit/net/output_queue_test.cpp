@@ -141,8 +141,8 @@ TEST_F(OutputQueueTest, CopiedBytesTheCallerChangesAfterwardAreNotSent) {
   EXPECT_EQ(pair.read_available(), "the original response bytes");
 }
 
-// BUG (push_copy keeps `data` into a local Segment's SSO buffer, then moves it into the deque): copies of <= 15 bytes are sent as stale stack bytes.
-TEST_F(OutputQueueTest, DISABLED_SmallCopiesAreSentIntact) {
+// Regression: push_copy once kept `data` pointing into a local Segment's SSO buffer and then moved it into the deque, so copies of <= 15 bytes went out as stale stack bytes.
+TEST_F(OutputQueueTest, SmallCopiesAreSentIntact) {
   SocketPair pair;
   OutputQueue queue;
   queue.push_copy("1a\r\n");  // a chunk-size line, as Exchange queues it when the socket is full
@@ -292,8 +292,8 @@ TEST_F(OutputQueueTest, MixedSegmentsKeepTheirOrder) {
   expect_mixed_segments_keep_their_order(pair, " some framing bytes");
 }
 
-// BUG (as DISABLED_SmallCopiesAreSentIntact): copied segments of <= 15 bytes are sent as stale stack bytes.
-TEST_F(OutputQueueTest, DISABLED_MixedSegmentsWithSmallCopiesKeepTheirOrder) {
+// Regression: copied segments of <= 15 bytes (SSO strings) were sent as stale stack bytes.
+TEST_F(OutputQueueTest, MixedSegmentsWithSmallCopiesKeepTheirOrder) {
   SocketPair pair;
   expect_mixed_segments_keep_their_order(pair, "");
 }
