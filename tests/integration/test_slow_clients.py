@@ -358,7 +358,7 @@ def test_response_queued_for_a_slow_reader_arrives_intact(server_factory):
     reader.settimeout(10)
     reader.connect(("127.0.0.1", srv.port))
     try:
-        reader.sendall(build_request("GET", "/gen?n=300&size=1000", [("Connection", "close")]))
+        reader.sendall(build_request("GET", "/gen?n=6000&size=1000", [("Connection", "close")]))
         time.sleep(1.0)  # the server fills the socket and queues the rest
         data = b""
         while True:
@@ -370,4 +370,4 @@ def test_response_queued_for_a_slow_reader_arrives_intact(server_factory):
         reader.close()
     head, body = data.split(b"\r\n\r\n", 1)
     assert b"transfer-encoding: chunked" in head.lower()
-    assert decode_chunked(body) == b"y" * 300000
+    assert decode_chunked(body) == b"y" * 6000000
