@@ -124,7 +124,12 @@ class Config:
 
     @property
     def worker_class_str(self) -> str:
-        return self._values.get("worker_class", "sync")
+        # gunicorn's Config.worker_class_str: sync with more than one thread is gthread.
+        uri = self._values.get("worker_class", "sync")
+        is_sync = isinstance(uri, str) and (uri.endswith("SyncWorker") or uri == "sync")
+        if is_sync and int(self._values.get("threads") or 1) > 1:
+            return "gthread"
+        return uri
 
     @property
     def is_ssl(self) -> bool:
