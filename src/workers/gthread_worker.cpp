@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -33,16 +34,6 @@ constexpr int64_t kPythonTurnMs = 100;
 class GthreadPolicy final : public Policy {
  public:
   explicit GthreadPolicy(Engine& engine) : engine_(engine), wake_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
-
-  ~GthreadPolicy() override {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      quitting_ = true;
-    }
-    ready_.notify_all();
-    // A thread stuck in the app cannot be joined; the process exits under it.
-    for (std::thread& thread : threads_) thread.detach();
-  }
 
   bool start() {
     if (!wake_) {
@@ -198,10 +189,15 @@ class GthreadPolicy final : public Policy {
 }  // namespace
 
 int run_gthread(Engine& engine) {
-  GthreadPolicy policy(engine);
-  if (!policy.start()) return 1;
-  int status = engine.run(policy);
-  policy.finish();
+  auto policy = std::make_unique<GthreadPolicy>(engine);
+  if (!policy->start()) return 1;
+  int status = engine.run(*policy);
+  policy->finish();
+  // Deliberately never destroyed: its threads wait on its queue (or are still inside the app
+  // after graceful_timeout), and the worker process ends with _exit() right after this. Tearing
+  // the queue down under them would be a use after free; joining a thread stuck in the app
+  // would hang the exit.
+  policy.release();
   return status;
 }
 
