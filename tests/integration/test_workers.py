@@ -5,6 +5,8 @@ import signal
 import threading
 import time
 
+import pytest
+
 from harness import port_accepts, wait_until
 
 
@@ -98,11 +100,13 @@ def test_sigterm_lets_inflight_request_finish(server_factory):
     assert rc == 0
 
 
-def test_max_requests_with_jitter_recycles_workers_without_dropping(server_factory):
+@pytest.mark.parametrize("worker_args", [(), ("-k", "gthread", "--threads", "4")], ids=["sync", "gthread"])
+def test_max_requests_with_jitter_recycles_workers_without_dropping(server_factory, worker_args):
     # Each worker leaves after 5..8 requests (gracefully: the request that reaches the limit is
     # answered with Connection: close) and the master starts a new one. Nothing may fail, on
     # fresh connections or on keep-alive ones.
-    srv = server_factory("-w", "2", "--max-requests", "5", "--max-requests-jitter", "3", "wsgi_basic:app")
+    srv = server_factory(*worker_args, "-w", "2", "--max-requests", "5", "--max-requests-jitter", "3",
+                         "wsgi_basic:app")
     pids = []
     for _ in range(40):
         pids.append(get_pid(srv, timeout=10))
