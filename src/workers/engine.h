@@ -111,6 +111,7 @@ class Engine {
   bool step_body(Connection* connection);
   bool step_drain(Connection* connection);
   void ready_for_app(Connection* connection);
+  void send_continue(Connection* connection);
   void next_request(Connection* connection);
   void continue_sending(Connection* connection);
   void answer_error(Connection* connection, int status, std::string_view detail);

@@ -146,11 +146,17 @@ bool Engine::step_head(Connection* connection) {
   const http::RequestHead& head = connection->parser.head();
   connection->body.clear();
   connection->body_complete = connection->parser.message_complete();
-  if (connection->body_complete || head.expect_continue || head.upgrade) {
-    // Expect: 100-continue: the app decides whether the body is wanted (Exchange sends the
-    // 100 when it reads); an upgrade's bytes are not a body the loop could buffer.
+  if (connection->body_complete || head.upgrade || (head.expect_continue && !policy_->buffers_whole_bodies())) {
+    // Expect: 100-continue in the sync worker: the app decides whether the body is wanted (the
+    // exchange sends the 100 when it reads). An upgrade's bytes are not a body to buffer.
     ready_for_app(connection);
     return true;
+  }
+  if (head.expect_continue) {
+    // A policy that buffers whole bodies (gthread) asks for the body at once, as gunicorn
+    // does when it builds the environ: no thread ever waits for a client's upload.
+    send_continue(connection);
+    if (connection->closed) return false;
   }
   if (!policy_->buffers_whole_bodies() && head.has_content_length &&
       head.content_length > options_.body_buffer_size) {
@@ -226,6 +232,18 @@ bool Engine::step_drain(Connection* connection) {
   }
   if (result == http::ParseResult::MessageComplete) next_request(connection);
   return true;
+}
+
+void Engine::send_continue(Connection* connection) {
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  ssize_t n = io::write_some(connection->fd.get(), kContinue.data(), kContinue.size());
+  if (n == io::kWouldBlock) n = 0;
+  if (n < 0) {
+    close_connection(connection);
+    return;
+  }
+  // A socket that cannot take 25 bytes now: the rest goes out ahead of the response.
+  if (static_cast<size_t>(n) < kContinue.size()) connection->output.push_copy(kContinue.substr(static_cast<size_t>(n)));
 }
 
 void Engine::ready_for_app(Connection* connection) {

@@ -228,16 +228,18 @@ def test_03_use_after_request_raises_cleanly(server_factory, worker):
         assert "request finished" in outcome[what]["text"], (what, outcome)
 
     # a thread blocked inside wsgi.input.read() when its request ends gets OSError quickly
-    # (Expect: 100-continue: even gthread calls the app before the body is there)
-    token = "blocked-" + uuid.uuid4().hex
-    with srv.raw(timeout=5) as conn:
-        conn.send(build_request("POST", "/blocked?token=" + token,
-                                [("Content-Length", "5000"), ("Expect", "100-continue")]))
-        resp = read_final_response(conn)
-        assert resp.status == 200 and resp.body == b"answered", resp
-        outcome = recorded(srv, token, timeout=5)
-    assert outcome["read"].get("isoserror"), outcome
-    assert outcome["after_response_s"] is not None and outcome["after_response_s"] < 1.5, outcome
+    # (sync: with Expect: 100-continue the app runs before the body is there; gthread reads
+    # every body before a thread gets the request, so no thread can block on one)
+    if worker == "sync":
+        token = "blocked-" + uuid.uuid4().hex
+        with srv.raw(timeout=5) as conn:
+            conn.send(build_request("POST", "/blocked?token=" + token,
+                                    [("Content-Length", "5000"), ("Expect", "100-continue")]))
+            resp = read_final_response(conn)
+            assert resp.status == 200 and resp.body == b"answered", resp
+            outcome = recorded(srv, token, timeout=5)
+        assert outcome["read"].get("isoserror"), outcome
+        assert outcome["after_response_s"] is not None and outcome["after_response_s"] < 1.5, outcome
 
     for _ in range(3):
         assert_fast_get(srv, 1.0, "after the use-after-request")
@@ -379,8 +381,14 @@ def test_07_expect_continue_keeps_or_closes_honestly(server_factory, worker):
         conn.send(b"POST /noread HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
                   b"Content-Length: 1000\r\n\r\n")
         resp = read_final_response(conn)      # the body is never sent
-        assert resp.status == 200 and resp.body == b"noread", resp
-        assert time.monotonic() - started < 1.0
+        if worker == "gthread":
+            # gthread asks for the body at once (100 Continue, as gunicorn) and buffers it
+            # before a thread runs the app: the body never comes, the loop answers 408
+            assert resp.status == 408, resp
+            assert time.monotonic() - started < 2 + 2.0 * timing_factor()
+        else:
+            assert resp.status == 200 and resp.body == b"noread", resp
+            assert time.monotonic() - started < 1.0
         assert "close" in resp.connection_tokens(), resp.headers
         assert conn.is_closed(3)
 
@@ -462,9 +470,12 @@ def test_11_body_timeout_in_the_app_is_a_logged_408(server_factory, worker):
             assert resp.status == 408, resp
             assert 1.5 < elapsed < 4.5, elapsed
             assert conn.is_closed(3)
-    log = srv.wait_for_stderr("Client error reading the body of /read")
-    warnings = [line for line in log.splitlines()
-                if "[WARNING]" in line and "Client error reading the body of /read" in line]
-    assert len(warnings) == len(cases), log[-3000:]
+    if worker == "sync":
+        log = srv.wait_for_stderr("Client error reading the body of /read")
+        warnings = [line for line in log.splitlines()
+                    if "[WARNING]" in line and "Client error reading the body of /read" in line]
+        assert len(warnings) == len(cases), log[-3000:]
+    # gthread: the loop asked for the body (100 Continue) and timed it out itself, with a 408,
+    # before any thread was involved
     no_app_traceback(srv)
     assert_fast_get(srv, 1.0, "after the body timeouts")

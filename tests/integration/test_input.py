@@ -143,6 +143,8 @@ def test_expect_100_continue_chunked(basic_server):
     assert json.loads(final.body)["body"] == "hello world"
 
 
+@pytest.mark.sync_only("gthread sends 100 Continue at once (as gunicorn does) and buffers the body "
+                      "before a thread runs the app")
 def test_no_100_continue_when_app_does_not_read_body(basic_server):
     """100 Continue is sent only once the app reads wsgi.input; an app that
     answers without reading must get its final response out first."""
