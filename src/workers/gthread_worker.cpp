@@ -52,6 +52,7 @@ class GthreadPolicy final : public Policy {
     PyEval_RestoreThread(saved_);
     saved_ = nullptr;
     drop_garbage();
+    wsgi::drop_released_bytes();
   }
 
   void dispatch(Connection& connection) override {
@@ -95,6 +96,7 @@ class GthreadPolicy final : public Policy {
     PyEval_RestoreThread(saved_);
     if (PyErr_CheckSignals() < 0) log::logger().error("Exception in a signal handler\n" + py::format_exception());
     drop_garbage();
+    wsgi::drop_released_bytes();
     saved_ = PyEval_SaveThread();
   }
 

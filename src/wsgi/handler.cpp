@@ -1,7 +1,10 @@
 #include "wsgi/handler.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "http/response.h"
 #include "log/logger.h"
@@ -30,12 +33,22 @@ int send_body(Exchange& exchange, PyObject* item) {
   return rc;
 }
 
-// The output queue's owners are bytes objects whose reference it was given (send_body). It
-// may drop them on any thread, with or without the GIL.
+// The output queue's owners are bytes objects whose reference it was given (send_body). The
+// queue drops them on whatever thread sent their last byte: with the GIL (the sync loop), at
+// once; without it (the gthread loop, which must never wait for the GIL), they wait for the
+// next thread that holds it (drop_released_bytes).
+std::mutex g_released_mutex;
+std::vector<PyObject*> g_released;
+std::atomic<bool> g_released_pending{false};
+
 void release_queued_bytes(void* owner) {
-  PyGILState_STATE state = PyGILState_Ensure();
-  Py_DECREF(static_cast<PyObject*>(owner));
-  PyGILState_Release(state);
+  if (PyGILState_Check()) {
+    Py_DECREF(static_cast<PyObject*>(owner));
+    return;
+  }
+  std::lock_guard<std::mutex> lock(g_released_mutex);
+  g_released.push_back(static_cast<PyObject*>(owner));
+  g_released_pending.store(true, std::memory_order_release);
 }
 
 // PEP 3333: the server calls the iterable's close() if it has one. Exact lists and tuples (the
@@ -151,7 +164,19 @@ void report_failure(const Exchange& exchange) {
 
 void install_output_release() { net::OutputQueue::set_release_owner(release_queued_bytes); }
 
+void drop_released_bytes() {
+  if (!g_released_pending.load(std::memory_order_acquire)) return;
+  std::vector<PyObject*> released;
+  {
+    std::lock_guard<std::mutex> lock(g_released_mutex);
+    released.swap(g_released);
+    g_released_pending.store(false, std::memory_order_release);
+  }
+  for (PyObject* object : released) Py_DECREF(object);
+}
+
 RequestResult handle_request(Application& app, Exchange& exchange, const Peer& peer, bool keep_environ) {
+  drop_released_bytes();
   RequestResult outcome;
   py::Ref input = new_input(&exchange);
   py::Ref start_response = new_start_response(&exchange);

@@ -31,6 +31,8 @@ RequestResult handle_request(Application& app, Exchange& exchange, const Peer& p
 
 // Lets output queues drop the Python references send_body gave them (once per process).
 void install_output_release();
+// With the GIL: drops the references a queue released on a thread without it.
+void drop_released_bytes();
 
 // A complete error response (status line, Connection: close, small text body); kept for the
 // workers, the builder is http::error_response.
