@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   wrk curl procps util-linux            # load generator, readiness checks, /proc tools, taskset
   gunicorn python3-flask                # the baseline and the Flask workload
+  python3-gevent                        # the gevent rows (narwhal -k gevent, gunicorn -k gevent)
   uwsgi-core uwsgi-plugin-python3       # uWSGI (--plugin python3)
   python3-waitress                      # waitress-serve
   python3-uvicorn python3-httptools python3-uvloop   # uvicorn with httptools + uvloop

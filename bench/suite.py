@@ -35,6 +35,7 @@ PY = "/usr/bin/python3"  # never the pyenv python3 first on PATH
 NARWHAL = os.environ.get("NARWHAL", "/work/main/.venv/bin/narwhal")
 NARWHAL_BEFORE = os.environ.get("NARWHAL_BEFORE")  # "narwhal-before": another build, for A/B runs
 GTHREAD = ["-k", "gthread", "--threads", "4"]  # narwhal-gthread and gunicorn-gthread alike
+GEVENT = ["-k", "gevent", "--worker-connections", "1000"]  # narwhal-gevent and gunicorn-gevent alike
 GUNICORN = os.environ.get("GUNICORN", "/usr/bin/gunicorn")
 MIB = 1024 * 1024
 
@@ -54,6 +55,8 @@ def cmd_gunicorn(app, port, ctx, worker_class="sync", extra=()):
     argv = [GUNICORN, "-w", "1", "-k", worker_class, "-b", f"127.0.0.1:{port}", "--chdir", APPS]
     if worker_class == "gthread":
         argv += GTHREAD[2:]
+    if worker_class == "gevent":
+        argv += GEVENT[2:]
     return argv + [*extra, f"{app}:app"]
 
 
@@ -118,6 +121,8 @@ SERVERS = {
     "narwhal-gthread": lambda a, p, c, extra=(): cmd_narwhal(a, p, c, 1, GTHREAD + list(extra)),
     "gunicorn-sync": lambda a, p, c: cmd_gunicorn(a, p, c, "sync"),
     "gunicorn-gthread": lambda a, p, c: cmd_gunicorn(a, p, c, "gthread"),
+    "narwhal-gevent": lambda a, p, c, extra=(): cmd_narwhal(a, p, c, 1, GEVENT + list(extra)),
+    "gunicorn-gevent": lambda a, p, c: cmd_gunicorn(a, p, c, "gevent"),
     "uwsgi": cmd_uwsgi,
     "waitress": cmd_waitress,
     "uvicorn": cmd_uvicorn,
@@ -129,9 +134,14 @@ def server_missing(name):
     if name == "narwhal-before" and not NARWHAL_BEFORE:
         return "NARWHAL_BEFORE (or --narwhal-before) not set"
     exe = {"narwhal": NARWHAL, "narwhal-gthread": NARWHAL, "narwhal-before": NARWHAL_BEFORE, "gunicorn-sync": GUNICORN, "gunicorn-gthread": GUNICORN,
+           "narwhal-gevent": NARWHAL, "gunicorn-gevent": GUNICORN,
            "uwsgi": "uwsgi", "waitress": "waitress-serve", "nginx": "nginx"}.get(name)
     if exe and not shutil.which(exe):
         return f"{exe} not found"
+    if name.endswith("-gevent"):
+        probe = subprocess.run([PY, "-c", "import gevent"], capture_output=True)
+        if probe.returncode:
+            return "python3-gevent not installed"
     if name == "uvicorn":
         probe = subprocess.run([PY, "-c", "import uvicorn, httptools, uvloop"], capture_output=True)
         if probe.returncode:
@@ -460,7 +470,7 @@ def workload_hello(ctx, close):
     workload = "hello-close" if close else "hello-keepalive"
     rows = []
     for name in servers_for(ctx, ["narwhal-before", "narwhal", "gunicorn-sync", "narwhal-gthread", "gunicorn-gthread",
-                                  "uwsgi", "waitress", "uvicorn", "nginx"]):
+                                  "narwhal-gevent", "gunicorn-gevent", "uwsgi", "waitress", "uvicorn", "nginx"]):
         rows.append(measure(ctx, workload, name, app_argv(name, "hello"), close=close))
     return rows
 
@@ -486,6 +496,13 @@ def workload_sleep(ctx):
     give at most ≈400 req/s, one sync worker ≈100)."""
     return [measure(ctx, "sleep-10ms", name, app_argv(name, "sleep_app"), connections=64)
             for name in servers_for(ctx, ["narwhal-gthread", "gunicorn-gthread", "waitress"])]
+
+
+def workload_sleep_gevent(ctx):
+    """The same 10 ms-sleep app with 500 keep-alive clients on one gevent worker
+    (--worker-connections 1000): every request sleeps in its own greenlet."""
+    return [measure(ctx, "sleep-10ms-500", name, app_argv(name, "sleep_app"), connections=500)
+            for name in servers_for(ctx, ["narwhal-gevent", "gunicorn-gevent"])]
 
 
 def workload_file(ctx):
@@ -600,6 +617,7 @@ WORKLOADS = {
     "flask-json": workload_flask,
     "flask-json-halt": workload_flask_halt,
     "sleep-10ms": workload_sleep,
+    "sleep-10ms-500": workload_sleep_gevent,
     "file-1mib": workload_file,
     "upload-10mib": workload_upload,
     "idle": workload_idle,
@@ -729,6 +747,16 @@ def targets(results):
     if n and g:
         check("gthread keep-alive ≥5× gunicorn gthread req/s", n["rps"] >= 5 * g["rps"],
               f"{n['rps'] / g['rps']:.1f}× ({n['rps']:,.0f} vs {g['rps']:,.0f}); narwhal core {n['server_busy']:.0%} busy")
+    n, g = find(results, "hello-keepalive", "narwhal-gevent"), find(results, "hello-keepalive", "gunicorn-gevent")
+    if n and g:
+        check("gevent keep-alive ≥3× gunicorn gevent req/s", n["rps"] >= 3 * g["rps"],
+              f"{n['rps'] / g['rps']:.1f}× ({n['rps']:,.0f} vs {g['rps']:,.0f}); CPU/req {n['server_us']:.1f} vs "
+              f"{g['server_us']:.1f} µs")
+    n, g = find(results, "sleep-10ms-500", "narwhal-gevent"), find(results, "sleep-10ms-500", "gunicorn-gevent")
+    if n and g:
+        out.append(("gevent sleep-10ms, 500 clients, vs gunicorn gevent (shown, not judged)",
+                    f"{n['rps'] / g['rps']:.2f}× ({n['rps']:,.0f} vs {g['rps']:,.0f}); CPU/req {n['server_us']:.1f} vs "
+                    f"{g['server_us']:.1f} µs", "info"))
     for workload in ("flask-json", "sleep-10ms"):
         n, g = find(results, workload, "narwhal-gthread"), find(results, workload, "gunicorn-gthread")
         if n and g:
@@ -764,6 +792,7 @@ TITLES = {
     "hello-close": "Hello world, `Connection: close` (wrk -t1 -c50 -H 'Connection: close')",
     "flask-json": "Flask `/json` (jsonify of a small dict), keep-alive",
     "sleep-10ms": "App sleeping 10 ms per request (`apps/sleep_app.py`), keep-alive, wrk -t1 -c64",
+    "sleep-10ms-500": "The same app with 500 keep-alive clients on one gevent worker (`--worker-connections 1000`), wrk -t1 -c500",
     "flask-json-halt": "Flask `/json` again, idle cores halting (the machine's default): the cost of waking an idle wrk",
     "file-1mib": "1 MiB response: wsgi.file_wrapper (narwhal: sendfile) vs nginx static, keep-alive",
     "upload-10mib": "10 MiB upload read through wsgi.input (wrk -s upload.lua: POST of 10 MiB)",

@@ -4,15 +4,18 @@
 
 #include <cstddef>
 #include <cstring>
-#include <vector>
+#include <memory>
 
 namespace narwhal {
 
 class ReadBuffer {
  public:
-  explicit ReadBuffer(size_t capacity) : storage_(capacity) {}
+  // Not zero-filled: pages are touched only as bytes arrive (a gevent worker keeps one buffer
+  // per concurrent request).
+  explicit ReadBuffer(size_t capacity)
+      : storage_(std::make_unique_for_overwrite<char[]>(capacity)), capacity_(capacity) {}
 
-  const char* data() const { return storage_.data() + begin_; }
+  const char* data() const { return storage_.get() + begin_; }
   size_t size() const { return end_ - begin_; }
   bool empty() const { return begin_ == end_; }
   void consume(size_t count) {
@@ -23,18 +26,19 @@ class ReadBuffer {
 
   // Free space at the tail for a read(2); compacts first when the tail is short.
   char* write_position() {
-    if (begin_ > 0 && storage_.size() - end_ < storage_.size() / 4) {
-      std::memmove(storage_.data(), storage_.data() + begin_, size());
+    if (begin_ > 0 && capacity_ - end_ < capacity_ / 4) {
+      std::memmove(storage_.get(), storage_.get() + begin_, size());
       end_ -= begin_;
       begin_ = 0;
     }
-    return storage_.data() + end_;
+    return storage_.get() + end_;
   }
-  size_t writable() const { return storage_.size() - end_; }
+  size_t writable() const { return capacity_ - end_; }
   void commit(size_t count) { end_ += count; }
 
  private:
-  std::vector<char> storage_;
+  std::unique_ptr<char[]> storage_;
+  size_t capacity_;
   size_t begin_ = 0;
   size_t end_ = 0;
 };

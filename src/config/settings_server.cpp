@@ -94,8 +94,10 @@ void add_server_settings(std::vector<Setting>& rows) {
       .default_text = "",
       .validate = validate_class(),
       .short_doc = "The type of workers to use.",
-      .doc = "`sync` (the default) handles one request at a time per worker. `gthread`, `gevent` and "
-             "`asgi` are known but not available yet: start-up refuses them. gunicorn's dotted paths "
+      .doc = "`sync` (the default) handles one request at a time per worker. `gthread` runs requests "
+             "on `threads` threads; `gevent` runs each request in a greenlet (the worker monkey-patches "
+             "with gevent before the app is imported; needs Debian's python3-gevent). `asgi` is known "
+             "but not available yet: start-up refuses it. See docs/workers.md. gunicorn's dotted paths "
              "(`gunicorn.workers.sync.SyncWorker`), `egg:gunicorn#sync` and "
              "`uvicorn.workers.UvicornWorker` (`asgi`) name the same workers; any other class, such as "
              "your own Python worker class, is refused: narwhal's workers are C++.\n\n"
@@ -130,7 +132,10 @@ void add_server_settings(std::vector<Setting>& rows) {
       .default_text = "",
       .validate = validate_pos_int(),
       .short_doc = "The maximum number of simultaneous clients.",
-      .doc = "Only affects workers that multiplex connections (`gthread`, asynchronous workers).",
+      .doc = "The most connections a worker holds open at once: in gunicorn only the `gthread` and "
+             "asynchronous workers use it; in narwhal every worker type does (the sync worker keeps "
+             "idle keep-alive connections too). With `gevent` it is also the most requests running "
+             "at once (greenlets).",
       .cli_value = Setting::CliValue::Int,
   });
   rows.push_back({

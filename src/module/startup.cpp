@@ -54,6 +54,17 @@ bool switch_worker_user(const config::Config& cfg) {
   return false;
 }
 
+// gunicorn's GeventWorker.init_process: monkey.patch_all() and a fresh hub in the worker, before
+// the app is imported (with preload_app it was imported unpatched in the master: docs/workers.md).
+bool patch_for_gevent() {
+  py::Ref module = py::Ref::steal(PyImport_ImportModule("narwhal._gevent"));
+  py::Ref done = module ? py::Ref::steal(PyObject_CallMethod(module.get(), "setup", nullptr)) : py::Ref();
+  if (done) return true;
+  log::logger().error("Exception in worker process: the gevent worker needs gevent (Debian: python3-gevent)\n" +
+                      py::format_exception());
+  return false;
+}
+
 // The app's source files (every loaded module's, plus reload_extra_files) for --reload.
 std::vector<std::string> reload_files(const config::StringList& extra_files) {
   std::vector<std::string> files;
@@ -95,6 +106,11 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
     hooks.worker_exit();
     return arbiter::kWorkerBootError;
   }
+  const workers::WorkerKind type = module::worker_class(cfg).kind;
+  if (type == workers::WorkerKind::Gevent && !patch_for_gevent()) {
+    hooks.worker_exit();
+    return arbiter::kWorkerBootError;
+  }
   wsgi::Application app;
   app.callable = startup.preloaded_app;
   if (!app.callable) {
@@ -108,7 +124,6 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   hooks.set_app(app.callable.get());
   hooks.install_worker_signals();  // SIGABRT (WORKER TIMEOUT): tracebacks, worker_abort, exit
   app.use_sendfile = cfg.sendfile();
-  const workers::WorkerKind type = module::worker_class(cfg).kind;
   workers::WorkerOptions options;
   options.parser = module::parser_options(cfg);
   wsgi::EnvironSettings environ = environ_settings(cfg, options.parser);

@@ -96,8 +96,9 @@ int Engine::run(Policy& policy) {
       graveyard_.clear();
       next_expiry_scan_ms_ = now + 1000;
     }
+    const int timeout_ms = policy.wait_cooperatively(loop_.fd(), ready_list_.empty() ? 1000 : 0);
     policy.before_wait();
-    const int ready = loop_.wait(ready_list_.empty() ? 1000 : 0);
+    const int ready = loop_.wait(timeout_ms);
     policy.after_wait();
     now_ms_ = heartbeat_now_ms();
     policy.turn(now_ms_, ready == 0);

@@ -56,6 +56,10 @@ class Policy {
   // body_buffer_size); false: only bodies up to body_buffer_size, larger ones stream.
   virtual bool buffers_whole_bodies() const = 0;
   virtual bool busy() const = 0;  // requests in flight (a graceful stop waits for them)
+  // Before the loop's epoll_wait: a policy whose thread must never block there (gevent: the
+  // hub runs the requests' greenlets meanwhile) waits here cooperatively until `epoll_fd` is
+  // readable or timeout_ms passed, and returns the timeout epoll_wait then gets (0).
+  virtual int wait_cooperatively(int /*epoll_fd*/, int timeout_ms) { return timeout_ms; }
   // Around the loop's epoll_wait (the sync worker releases the GIL there).
   virtual void before_wait() {}
   virtual void after_wait() {}
@@ -92,6 +96,7 @@ class Engine {
   bool stopping() const { return stopping_; }
   int64_t now_ms() const { return now_ms_; }
   void set_now_ms(int64_t now) { now_ms_ = now; }
+  int loop_fd() const { return loop_.fd(); }  // the epoll descriptor (gevent waits on it)
   ReadBuffer& input() { return input_; }  // the loop's read buffer (sync runs requests on it)
   const WorkerOptions& options() const { return options_; }
   WorkerContext& context() { return context_; }

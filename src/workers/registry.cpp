@@ -14,8 +14,7 @@ namespace {
 constexpr std::array<WorkerType, 4> kWorkerTypes{{
     {WorkerKind::Sync, "sync", "gunicorn.workers.sync.SyncWorker", true, ""},
     {WorkerKind::Gthread, "gthread", "gunicorn.workers.gthread.ThreadWorker", true, ""},
-    {WorkerKind::Gevent, "gevent", "gunicorn.workers.ggevent.GeventWorker", false,
-     "the gevent worker is coming in its own issue"},
+    {WorkerKind::Gevent, "gevent", "gunicorn.workers.ggevent.GeventWorker", true, ""},
     {WorkerKind::Asgi, "asgi", "gunicorn.workers.gasgi.ASGIWorker", false,
      "the ASGI worker is coming in its own issue"},
 }};

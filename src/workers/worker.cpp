@@ -1,5 +1,7 @@
 #include "workers/worker.h"
 
+#include <memory>
+
 #include "log/logger.h"
 
 namespace narwhal::workers {
@@ -7,12 +9,14 @@ namespace narwhal::workers {
 int run_worker(WorkerKind kind, WorkerContext& context, const WorkerOptions& options,
                wsgi::Application& app) {
   wsgi::install_output_release();
-  Engine engine(context, options, app);
+  // Never destroyed: a gthread thread or a greenlet still inside a request past
+  // graceful_timeout keeps using its connection until the process ends (_exit, right after).
+  Engine& engine = *std::make_unique<Engine>(context, options, app).release();
   int status = kWorkerBootError;
   switch (kind) {
     case WorkerKind::Sync: status = run_sync(engine); break;
     case WorkerKind::Gthread: status = run_gthread(engine); break;
-    case WorkerKind::Gevent:
+    case WorkerKind::Gevent: status = run_gevent(engine); break;
     case WorkerKind::Asgi:  // refused at start-up (registry: not available)
       log::logger().error("No worker body for this worker class");
       return status;

@@ -16,5 +16,6 @@ int run_worker(WorkerKind kind, WorkerContext& context, const WorkerOptions& opt
 // The policies (one file each).
 int run_sync(Engine& engine);
 int run_gthread(Engine& engine);
+int run_gevent(Engine& engine);
 
 }  // namespace narwhal::workers

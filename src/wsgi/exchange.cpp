@@ -30,6 +30,7 @@ class PollWaiter final : public Waiter {
   int wait(int fd, bool for_write, int timeout_ms) override {
     return for_write ? io::wait_writable(fd, timeout_ms) : io::wait_readable(fd, timeout_ms);
   }
+  void pause(int ms) override { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 };
 
 }  // namespace
@@ -388,7 +389,8 @@ void Exchange::release() { calls_.fetch_sub(1, std::memory_order_acq_rel); }
 void Exchange::end() {
   ended_.store(true, std::memory_order_release);
   // A thread still inside (a wait) notices within a slice and leaves.
-  while (calls_.load(std::memory_order_acquire) > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  Waiter& waiter = options_.waiter ? *options_.waiter : poll_waiter();
+  while (calls_.load(std::memory_order_acquire) > 0) waiter.pause(1);
 }
 
 }  // namespace narwhal::wsgi

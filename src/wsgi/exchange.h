@@ -31,6 +31,9 @@ class Waiter {
  public:
   virtual ~Waiter() = default;
   virtual int wait(int fd, bool for_write, int timeout_ms) = 0;
+  // Lets others run for about `ms` (end() waiting for a call still inside the exchange: a
+  // thread sleeps, a greenlet must yield to its hub or the other greenlet never runs).
+  virtual void pause(int ms) = 0;
 };
 Waiter& poll_waiter();  // poll(2): a thread that may block (sync app slot, gthread threads)
 

@@ -68,9 +68,9 @@ def pytest_runtest_teardown(item, nextitem):
 
 
 # ---------------------------------------------------------------------------
-# worker types: the WSGI suites run against sync and gthread (parametrized, not copied)
+# worker types: the WSGI suites run against sync, gthread and gevent (parametrized, not copied)
 # ---------------------------------------------------------------------------
-WORKER_ARGS = {"sync": (), "gthread": ("-k", "gthread", "--threads", "4")}
+WORKER_ARGS = {"sync": (), "gthread": ("-k", "gthread", "--threads", "4"), "gevent": ("-k", "gevent")}
 # Suites about how the app is called and answered, which every worker type must pass.
 WORKER_SUITES = {"test_frameworks", "test_environ", "test_input", "test_responses", "test_hooks",
                  "test_signals", "test_slow_clients", "test_keepalive", "test_errors",

@@ -21,14 +21,14 @@ from test_slow_clients import cpu_ticks, drain_until_close, timed_get, worker_pi
 APP = "hostile_app:app"
 
 
-@pytest.fixture(params=["sync", "gthread"])
+@pytest.fixture(params=["sync", "gthread", "gevent"])
 def worker(request):
     return request.param
 
 
 def start(server_factory, worker, *args, app=APP, threads=4):
     """threads=1 where a held thread would otherwise hide behind the 3 others."""
-    kind = ["-k", "gthread", "--threads", str(threads)] if worker == "gthread" else []
+    kind = {"sync": [], "gthread": ["-k", "gthread", "--threads", str(threads)], "gevent": ["-k", "gevent"]}[worker]
     return server_factory("-w", "1", *kind, *args, app)
 
 

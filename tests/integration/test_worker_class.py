@@ -8,7 +8,7 @@ import pytest
 
 from harness import APPS_DIR, free_port
 
-KNOWN = "known worker classes: sync, gthread; not available yet: gevent, asgi"
+KNOWN = "known worker classes: sync, gthread, gevent; not available yet: asgi"
 
 
 def output(proc):
@@ -25,7 +25,8 @@ def refused(cli, *args, cwd=APPS_DIR):
 
 # --------------------------------------------------------------------------- worker classes
 @pytest.mark.parametrize("name", ["sync", "gunicorn.workers.sync.SyncWorker", "egg:gunicorn#sync",
-                                  "gthread", "gunicorn.workers.gthread.ThreadWorker", "egg:gunicorn#gthread"])
+                                  "gthread", "gunicorn.workers.gthread.ThreadWorker", "egg:gunicorn#gthread",
+                                  "gevent", "gunicorn.workers.ggevent.GeventWorker", "gevent_pywsgi"])
 def test_available_names_serve(server_factory, name):
     srv = server_factory("-k", name, "-w", "1", "wsgi_basic:app")
     assert srv.get("/env").status_code == 200
@@ -33,8 +34,6 @@ def test_available_names_serve(server_factory, name):
 
 
 @pytest.mark.parametrize("name, why", [
-    ("gevent", "is not available yet: the gevent worker is coming"),
-    ("gunicorn.workers.ggevent.GeventWorker", "is not available yet"),
     ("asgi", "is not available yet: the ASGI worker is coming"),
     ("uvicorn.workers.UvicornWorker", "is not available yet: the ASGI worker is coming"),
     ("mypkg.MyWorker", "narwhal runs its workers in C++ and cannot load Python worker classes"),

@@ -27,17 +27,13 @@ TEST(WorkerRegistry, EveryKindHasOneRowAndSyncAndGthreadAreAvailable) {
   }
   EXPECT_TRUE(worker_type(WorkerKind::Sync).available);
   EXPECT_TRUE(worker_type(WorkerKind::Gthread).available);
-  EXPECT_FALSE(worker_type(WorkerKind::Gevent).available);
+  EXPECT_TRUE(worker_type(WorkerKind::Gevent).available);
   EXPECT_FALSE(worker_type(WorkerKind::Asgi).available);
 }
 
 // Known names of worker types that are not available yet: refused, saying so, with the list.
 TEST(WorkerRegistry, KnownButUnavailableAreRefused) {
   const std::pair<const char*, const char*> cases[] = {
-      {"gevent", "gevent"},
-      {"gunicorn.workers.ggevent.GeventWorker", "gevent"},
-      {"gevent_pywsgi", "gevent"},
-      {"gunicorn.workers.ggevent.GeventPyWSGIWorker", "gevent"},
       {"asgi", "ASGI"},
       {"gunicorn.workers.gasgi.ASGIWorker", "ASGI"},
       {"uvicorn.workers.UvicornWorker", "ASGI"},
@@ -52,6 +48,18 @@ TEST(WorkerRegistry, KnownButUnavailableAreRefused) {
     EXPECT_TRUE(contains(resolved.error, "known worker classes: sync")) << resolved.error;
     EXPECT_EQ(resolved.error.find('\n'), std::string::npos);  // one line
   }
+}
+
+// gunicorn's gevent worker and its pywsgi variant (gevent_wsgi, gevent_pywsgi) are one worker.
+TEST(WorkerRegistry, GeventNamesResolve) {
+  for (const char* name : {"gevent", "gunicorn.workers.ggevent.GeventWorker", "egg:gunicorn#gevent", "gevent_wsgi",
+                           "gevent_pywsgi", "gunicorn.workers.ggevent.GeventPyWSGIWorker"}) {
+    WorkerClass resolved = resolve_worker_class(name, 1);
+    ASSERT_TRUE(resolved.ok()) << name << ": " << resolved.error;
+    EXPECT_EQ(resolved.kind, WorkerKind::Gevent) << name;
+    EXPECT_EQ(resolved.name, "gevent") << name;
+  }
+  EXPECT_EQ(resolve_worker_class("gevent", 4).kind, WorkerKind::Gevent);  // threads: not gthread
 }
 
 TEST(WorkerRegistry, GthreadNamesResolve) {
@@ -76,7 +84,7 @@ TEST(WorkerRegistry, UnknownAndUserClassesAreRefused) {
   WorkerClass unknown = resolve_worker_class("nonsense", 1);
   ASSERT_FALSE(unknown.ok());
   EXPECT_TRUE(contains(unknown.error, "unknown worker class 'nonsense'")) << unknown.error;
-  EXPECT_TRUE(contains(unknown.error, "known worker classes: sync, gthread; not available yet: gevent, asgi"))
+  EXPECT_TRUE(contains(unknown.error, "known worker classes: sync, gthread, gevent; not available yet: asgi"))
       << unknown.error;
 
   for (const char* name : {"mypkg.MyWorker", "gunicorn.workers.sync.Nope", "egg:mypkg#worker.Class"}) {
