@@ -53,7 +53,13 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
   exchange_options.drain_limit = options_.body_buffer_size;
   exchange_options.stop_requested = settings.stop_requested;
   exchange_options.head_storage = &head_buffer_;
-  wsgi::Exchange exchange(connection.fd.get(), connection.parser, input, exchange_options);
+  // Not on this stack: under gevent another greenlet (the app's "thread") may call into the
+  // exchange through wsgi.input while this greenlet's stack is swapped out.
+  wsgi::Exchange& exchange = exchange_.emplace(connection.fd.get(), connection.parser, input, exchange_options);
+  struct Reset {
+    std::optional<wsgi::Exchange>& exchange;
+    ~Reset() { exchange.reset(); }
+  } reset{exchange_};
   if (head != &connection.parser.head()) exchange.use_head(head);
   if (connection.body_file) {
     exchange.preload_body_file(std::move(connection.body_file));

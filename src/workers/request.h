@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "base/read_buffer.h"
@@ -48,6 +49,7 @@ class RequestRunner {
   log::HeaderList access_headers_;
   std::string access_path_;
   std::atomic<int64_t> started_ms_{0};
+  std::optional<wsgi::Exchange> exchange_;  // the request's, while it runs
 };
 
 }  // namespace narwhal::workers

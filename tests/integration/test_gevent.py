@@ -159,6 +159,23 @@ def test_slow_upload_streams_while_others_are_served(server_factory):
     assert max(times) < 0.5 * timing_factor(), times
 
 
+def test_body_read_by_another_greenlet(server_factory):
+    """wsgi.input handed to another greenlet (gevent.spawn(...).get()) while the body still
+    streams in: its waits run on that greenlet's stack, the request's exchange is not on the
+    request greenlet's (swapped-out) stack."""
+    srv = server_factory(*GEVENT, APP)
+    total = 1_000_000
+    with srv.raw(timeout=10) as conn:
+        conn.send(build_request("POST", "/upload-elsewhere", [("Content-Length", str(total))]))
+        for i in range(10):
+            conn.send(bytes([65 + i]) * (total // 10))
+            time.sleep(0.05)
+        resp = conn.read_response()
+        assert resp.status == 200 and resp.body == str(total).encode(), resp
+        resp = conn.request("GET", "/hello")  # the connection goes on
+        assert resp.status == 200 and resp.body == b"hello", resp
+
+
 def test_graceful_stop_lets_running_greenlets_finish(server_factory):
     srv = server_factory(*GEVENT, "--graceful-timeout", "10", APP)
     srv.get("/hello")
@@ -177,21 +194,23 @@ def test_graceful_stop_lets_running_greenlets_finish(server_factory):
     for t in threads:
         t.join()
     assert all(getattr(r, "status_code", None) == 200 and r.text == "slept" for r in results.values()), results
-    assert srv.terminate(timeout=10) == 0
+    assert srv.proc.wait(10) == 0  # the master stops once its worker is done
 
 
 def test_graceful_timeout_abandons_the_rest_and_says_so(server_factory):
+    """HUP: the old worker lets its greenlets run for graceful_timeout, then says so and leaves
+    (on TERM the master's own graceful_timeout SIGKILL may come first, as in gunicorn)."""
     srv = server_factory(*GEVENT, "--graceful-timeout", "1", APP)
-    srv.get("/hello")
+    old = worker_pids(srv)[0]
     holder = threading.Thread(target=lambda: _swallow(lambda: srv.get("/sleep?s=30", timeout=10)))
     holder.start()
     time.sleep(0.4)
     started = time.monotonic()
-    os.kill(srv.pid, signal.SIGTERM)
-    srv.terminate(timeout=10)
+    os.kill(srv.pid, signal.SIGHUP)
+    srv.wait_for_stderr("Worker graceful timeout (pid:%d): 1 request(s) still running" % old, timeout=10)
     assert time.monotonic() - started < 1 + 3 * timing_factor()
     holder.join()
-    assert "Worker graceful timeout (pid:" in srv.stderr_text()
+    assert srv.get("/hello", timeout=10).text == "hello"
 
 
 def _swallow(call):

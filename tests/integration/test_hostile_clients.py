@@ -154,10 +154,13 @@ def test_02a_small_body_trickled_does_not_delay_others(server_factory, worker):
 def test_02b_large_body_trickled_is_bounded_by_timeout(server_factory, worker):
     """A body larger than the buffer trickled to an app that reads it: the sync worker's app
     slot is held at most --timeout (then 408/close and a log line); gthread never gives the
-    request to a thread before the body is complete, so other clients are served meanwhile."""
+    request to a thread before the body is complete, so other clients are served meanwhile;
+    gevent streams it like sync (bounded by --timeout) but only its greenlet waits."""
     srv = start(server_factory, worker, "--body-timeout", "2", "--timeout", "4", threads=1)
     before = app_calls(srv)
-    watch_for = 8 if worker == "sync" else 3
+    streams = worker in ("sync", "gevent")     # the app reads the body as it arrives
+    concurrent = worker in ("gthread", "gevent")  # others are served meanwhile
+    watch_for = 8 if streams else 3
     with srv.raw(timeout=10) as slow:
         started = time.monotonic()
         slow.send(build_request("POST", "/read", [("Content-Length", "300000")]) + b"z" * 70000)
@@ -173,18 +176,19 @@ def test_02b_large_body_trickled_is_bounded_by_timeout(server_factory, worker):
             if data is not None:
                 ended = data
                 break
-            if worker == "gthread" and gets < 5:
-                assert_fast_get(srv, 0.5, "behind a trickled large upload (gthread)")
+            if concurrent and gets < 5:
+                assert_fast_get(srv, 0.5, "behind a trickled large upload (%s)" % worker)
                 gets += 1
         elapsed = time.monotonic() - started
-        if worker == "sync":
-            assert ended is not None, "trickled upload held the sync worker for %.1fs" % elapsed
+        if concurrent:
+            assert gets == 5
+        if streams:
+            assert ended is not None, "trickled upload held the %s worker for %.1fs" % (worker, elapsed)
             assert ended == b"" or ended.startswith(b"HTTP/1.1 408 "), ended[:200]
             assert elapsed < 4 + 1.5, "ended only after %.1fs with --timeout 4" % elapsed
             srv.wait_for_stderr("Client error reading the body of /read", timeout=3)
             assert "[WARNING]" in srv.stderr_text()
         else:
-            assert gets == 5
             # still uploading (not past --timeout yet): the app was never called for it
             assert app_calls(srv) == before + 1 + gets
     no_app_traceback(srv)
@@ -230,7 +234,7 @@ def test_03_use_after_request_raises_cleanly(server_factory, worker):
     # a thread blocked inside wsgi.input.read() when its request ends gets OSError quickly
     # (sync: with Expect: 100-continue the app runs before the body is there; gthread reads
     # every body before a thread gets the request, so no thread can block on one)
-    if worker == "sync":
+    if worker in ("sync", "gevent"):  # the app runs before the body arrives
         token = "blocked-" + uuid.uuid4().hex
         with srv.raw(timeout=5) as conn:
             conn.send(build_request("POST", "/blocked?token=" + token,
@@ -458,7 +462,7 @@ def test_10_crlf_only_connection_is_timed_out(server_factory, worker):
 def test_11_body_timeout_in_the_app_is_a_logged_408(server_factory, worker):
     srv = start(server_factory, worker, "--body-timeout", "2", "--timeout", "10")
     cases = [[("Content-Length", "5000"), ("Expect", "100-continue")]]
-    if worker == "sync":
+    if worker in ("sync", "gevent"):
         # a body above the buffer streams through wsgi.input in the sync worker
         cases.append([("Content-Length", "200000")])
     for headers in cases:
@@ -470,7 +474,7 @@ def test_11_body_timeout_in_the_app_is_a_logged_408(server_factory, worker):
             assert resp.status == 408, resp
             assert 1.5 < elapsed < 4.5, elapsed
             assert conn.is_closed(3)
-    if worker == "sync":
+    if worker in ("sync", "gevent"):
         log = srv.wait_for_stderr("Client error reading the body of /read")
         warnings = [line for line in log.splitlines()
                     if "[WARNING]" in line and "Client error reading the body of /read" in line]

@@ -8,6 +8,7 @@ only scales when every wait yields to gevent's hub.
     /cpu?s=30           CPU-bound for `s` seconds (never yields: blocks the hub)
     /whoami             how the request runs: greenlet, patched modules, environ flags
     /upload             reads wsgi.input in 64 KiB pieces, answers the byte count
+    /upload-elsewhere   the same, read by another greenlet that the request waits for
 """
 
 import json
@@ -36,6 +37,15 @@ def burn_cpu_without_yielding(seconds):
     while time.monotonic() < end:
         n += 1
     return n
+
+
+def _read_all(stream):
+    total = 0
+    while True:
+        chunk = stream.read(65536)
+        if not chunk:
+            return total
+        total += len(chunk)
 
 
 def app(environ, start_response):
@@ -75,12 +85,9 @@ def app(environ, start_response):
         }
         return _send(start_response, json.dumps(info), "application/json")
     if path == "/upload":
-        total = 0
-        while True:
-            chunk = environ["wsgi.input"].read(65536)
-            if not chunk:
-                break
-            total += len(chunk)
-        return _send(start_response, str(total))
+        return _send(start_response, str(_read_all(environ["wsgi.input"])))
+    if path == "/upload-elsewhere":
+        reader = gevent.spawn(_read_all, environ["wsgi.input"])
+        return _send(start_response, str(reader.get()))
     start_response("404 Not Found", [("Content-Length", "0")])
     return [b""]
