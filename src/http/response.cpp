@@ -208,6 +208,7 @@ int64_t parse_content_length(std::string_view value) {
 
 const char* ResponseFieldCheck::add(std::string_view name, std::string_view value) {
   last_duplicate_ = false;
+  value = chars::trim_ows(value);  // what is sent (ResponseHeadBuilder::field)
   if (const char* error = check_field(name, value)) return error;
   if (name.size() == 14 && equals_ignore_case(name, "content-length")) {
     const int64_t length = parse_content_length(value);
@@ -238,6 +239,9 @@ const char* ResponseHeadBuilder::status(std::string_view status) {
 }
 
 const char* ResponseHeadBuilder::field(std::string_view name, std::string_view value) {
+  // RFC 9110 §5.5: a field value has no leading or trailing whitespace (gunicorn strips it too:
+  // Django's "Set-Cookie:  csrftoken=…" goes out with one space).
+  value = chars::trim_ows(value);
   if (const char* error = check_.add(name, value)) return fail(error);
   if (check_.last_was_duplicate()) return nullptr;  // collapsed into the first
   switch (hop_by_hop(name)) {

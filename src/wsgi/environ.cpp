@@ -240,6 +240,32 @@ bool EnvironBuilder::add_header(PyObject* environ, PyObject* key, std::string_vi
   return set_item(environ, key, latin1(value));
 }
 
+// gunicorn (http/wsgi.py create): a unix socket has no host and port for SERVER_NAME and
+// SERVER_PORT, so they come from the Host header, the port defaulting to the scheme's (Django's
+// get_port() and build_absolute_uri() rely on it); without Host they stay the socket path and "".
+bool EnvironBuilder::set_server_from_host(PyObject* environ, const http::RequestHead& head, bool https) {
+  std::string_view host;
+  bool found = false;
+  for (const http::Header& header : head.headers) {
+    if (header.name.size() == 4 && http::equals_ignore_case(header.name, "host")) {
+      host = header.value;  // the parser refuses several Host fields (RFC 9112 §3.2)
+      found = true;
+    }
+  }
+  if (!found || host.empty()) return true;
+  std::string_view name = host;
+  std::string_view port = https ? "443" : "80";
+  // host = uri-host [ ":" port ], uri-host may be an IP literal in brackets (RFC 3986 §3.2.2).
+  const size_t bracket = host.rfind(']');
+  const size_t colon = host.rfind(':');
+  if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
+    name = host.substr(0, colon);
+    port = host.substr(colon + 1);
+  }
+  const Names& n = names();
+  return set_item(environ, n.server_name, latin1(name)) && set_item(environ, n.server_port, latin1(port));
+}
+
 py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, PyObject* input,
                               std::string* error_reason) {
   const Names& n = names();
@@ -291,6 +317,7 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
   if (scheme != 0 && !set_item(environ, n.wsgi_url_scheme, py::Ref::borrow(scheme == 2 ? n.https : n.http))) {
     return {};
   }
+  if (peer.is_unix && !set_server_from_host(environ, head, scheme == 2)) return {};
 
   // PATH_INFO: the path after SCRIPT_NAME, percent-decoded. gunicorn answers 500 when the path
   // does not start with SCRIPT_NAME; narwhal leaves PATH_INFO whole (docs/architecture.md).

@@ -31,7 +31,7 @@ struct EnvironSettings {
 struct Peer {
   py::Ref remote_addr;  // REMOTE_ADDR
   py::Ref remote_port;  // REMOTE_PORT (null for unix sockets)
-  py::Ref server_name;  // SERVER_NAME from the listener address (gunicorn does the same)
+  py::Ref server_name;  // SERVER_NAME from the listener address (unix sockets: from Host, as gunicorn)
   py::Ref server_port;
   bool is_unix = false;
   bool trusted = false;  // may set wsgi.url_scheme through secure_scheme_headers
@@ -82,6 +82,7 @@ class EnvironBuilder {
 
  private:
   bool trusted(const std::string& remote_host, bool is_unix) const;
+  bool set_server_from_host(PyObject* environ, const http::RequestHead& head, bool https);
   bool forwarder_listed(std::string_view name) const;
   py::Ref header_key(std::string_view name);
   bool add_header(PyObject* environ, PyObject* key, std::string_view value);

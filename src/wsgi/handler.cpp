@@ -228,13 +228,17 @@ RequestResult handle_request(Application& app, Exchange& exchange, const Peer& p
     call_close(result.get(), exchange);
   }
   end_exchange(exchange, input.get(), start_response.get());
+  if (exchange.head_sent()) {
+    // What went out — also when the app failed or the client left after the head (the access
+    // log says so, as gunicorn's does with resp.status and resp.sent).
+    outcome.status = start_response_state(start_response.get())->status_code;
+    outcome.body_bytes = exchange.body_bytes_sent();
+  }
   if (step != Step::Ok) {
     outcome.keep_alive = false;
     if (step == Step::IoError) log::logger().debug("client went away while sending the response");
     return outcome;
   }
-  outcome.status = start_response_state(start_response.get())->status_code;
-  outcome.body_bytes = exchange.body_bytes_sent();
   outcome.keep_alive = exchange.framing().keep_alive && exchange.body_framing_complete();
   return outcome;
 }

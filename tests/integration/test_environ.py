@@ -169,3 +169,45 @@ def test_wsgi_errors_reach_error_log(basic_server):
     r = basic_server.get("/errors?marker=" + marker)
     assert r.status_code == 200
     basic_server.wait_for_stderr(marker)
+
+
+def _unix_env(path, host_header):
+    """GET /env over the unix socket at `path`, with `host_header` (None: no Host, HTTP/1.0)."""
+    import socket as socket_module
+    from harness import wait_until
+    if host_header is None:
+        request = b"GET /env HTTP/1.0\r\n\r\n"
+    else:
+        request = b"GET /env HTTP/1.1\r\nHost: " + host_header.encode() + b"\r\nConnection: close\r\n\r\n"
+    with socket_module.socket(socket_module.AF_UNIX) as client:
+        wait_until(lambda: client.connect_ex(str(path)) == 0, 10, message="the unix socket")
+        client.settimeout(5)
+        client.sendall(request)
+        data = b""
+        while True:
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1."), data[:200]
+    return json.loads(body)["env"]
+
+
+def test_server_name_and_port_from_host_behind_a_unix_socket(server_factory, tmp_path):
+    """gunicorn: a unix socket has no address for SERVER_NAME/SERVER_PORT, so they come from
+    Host (port defaulting to the scheme's); Django's get_port()/build_absolute_uri() need it."""
+    path = tmp_path / "narwhal.sock"
+    srv = server_factory("-w", "1", "-b", "unix:%s" % path, "wsgi_basic:app", bind=False, start=False)
+    srv._spawn()
+    try:
+        env = _unix_env(path, "example.com:8080")
+        assert (env["SERVER_NAME"], env["SERVER_PORT"], env["HTTP_HOST"]) == ("example.com", "8080", "example.com:8080")
+        env = _unix_env(path, "example.com")
+        assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("example.com", "80")
+        env = _unix_env(path, "[::1]:9000")
+        assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("[::1]", "9000")
+        env = _unix_env(path, None)  # no Host: the socket path and no port
+        assert (env["SERVER_NAME"], env["SERVER_PORT"]) == (str(path), "")
+    finally:
+        srv.stop()

@@ -63,6 +63,22 @@ def test_exception_after_headers_sent_closes_connection(basic_server):
     assert pid(basic_server) == worker   # the worker survived
 
 
+def test_exception_after_headers_is_access_logged_with_what_was_sent(server_factory, tmp_path):
+    """As gunicorn's access log (resp.status, resp.sent): the status the app gave and the body
+    bytes that went out before the error, not 0 / 0."""
+    log = tmp_path / "access.log"
+    srv = server_factory("-w", "1", "--access-logfile", str(log), "--access-logformat", "%(U)s %(s)s %(B)s",
+                         "wsgi_basic:app")
+    with srv.raw() as conn:
+        conn.send(build_request("GET", "/error-after-headers?marker=access-" + uuid.uuid4().hex))
+        with pytest.raises(IncompleteResponse):
+            conn.read_response()
+    lines = wait_until(lambda: [line for line in log.read_text().splitlines()
+                                if line.startswith("/error-after-headers ")] if log.exists() else None,
+                       5, message="the access line")
+    assert lines == ["/error-after-headers 200 %d" % len(b"first-chunk\n")], lines
+
+
 def test_exception_after_headers_with_content_length_closes(basic_server):
     """A Content-Length body cut short by an app error must end in a close
     (the client sees a truncated body), never a hang or a padded body."""

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from harness import timing_factor, wait_until
+from harness import app_calls, timing_factor, wait_until
 from rawhttp import IncompleteResponse, build_request
 from test_slow_clients import cpu_ticks, drain_until_close, timed_get, worker_pids
 
@@ -30,14 +30,6 @@ def start(server_factory, worker, *args, app=APP, threads=4):
     """threads=1 where a held thread would otherwise hide behind the 3 others."""
     kind = {"sync": [], "gthread": ["-k", "gthread", "--threads", str(threads)], "gevent": ["-k", "gevent"]}[worker]
     return server_factory("-w", "1", *kind, *args, app)
-
-
-def app_calls(server):
-    with server.raw(timeout=5) as conn:
-        conn.send(b"GET /count HTTP/1.0\r\n\r\n")
-        resp = conn.read_response()
-    assert resp.status == 200, resp
-    return int(resp.body)
 
 
 def recorded(server, token, timeout=10):

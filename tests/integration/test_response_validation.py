@@ -59,6 +59,17 @@ def test_tab_in_a_value_is_accepted(server):
     assert resp.header("X-Tab") == "a\tb"
 
 
+def test_surrounding_whitespace_is_stripped_from_values(server):
+    """RFC 9110 §5.5, as gunicorn: Django's "Set-Cookie:  csrftoken=…" goes out with one space."""
+    with server.raw() as conn:
+        resp = conn.request("GET", "/padded")
+        assert resp.status == 200 and resp.body == b"ok", resp
+        assert b"\r\nSet-Cookie: csrftoken=abc; Path=/\r\n" in resp.raw, resp.raw
+        assert b"\r\nX-Pad: v\r\n" in resp.raw, resp.raw
+        assert b"\r\nContent-Length: 2\r\n" in resp.raw, resp.raw
+        assert conn.request("GET", "/count").status == 200  # the length was understood
+
+
 @pytest.mark.parametrize("status", ["100 Continue", "103 Early Hints", "199 Whatever"])
 def test_interim_status_as_the_final_one_is_a_500(server, status):
     raw = read_all_until_close(server.port,

@@ -5,6 +5,7 @@ Routes (dispatch on PATH_INFO):
   /same-cl               two identical Content-Length headers (5), body "hello"
   /ctl?c=HH              header X-Bad whose value holds the byte 0xHH between two markers
   /tab                   header X-Tab whose value holds a HTAB
+  /padded                values with leading/trailing whitespace (Django's "Set-Cookie:  …")
   /status?s=S            final status S (e.g. "103 Early Hints"), body "body"
   /upgrade               101 Switching Protocols with Upgrade: websocket, Connection: Upgrade
   /mutate                valid start_response(), then a CR LF header appended to the list
@@ -43,6 +44,11 @@ def app(environ, start_response):
 
     if path == "/tab":
         start_response("200 OK", [("X-Tab", "a\tb"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    if path == "/padded":
+        start_response("200 OK", [("Set-Cookie", " csrftoken=abc; Path=/"), ("X-Pad", "\t v \t"),
+                                  ("Content-Length", " 2 ")])
         return [b"ok"]
 
     if path == "/status":

@@ -122,6 +122,17 @@ TEST(ResponseHead, ByteExactWithContentLengthFromTheApp) {
   EXPECT_TRUE(b.framing.keep_alive);
 }
 
+// RFC 9110 §5.5 (and gunicorn): leading and trailing whitespace is not part of a field value.
+TEST(ResponseHead, FieldValuesAreStrippedOfSurroundingWhitespace) {
+  const Built b = build(http11(), "200 OK",
+                        {{"Set-Cookie", "  csrftoken=abc; Path=/ \t"}, {"Content-Length", " 5 "}, kDate});
+  ASSERT_EQ(b.error, nullptr);
+  EXPECT_EQ(b.head,
+            "HTTP/1.1 200 OK\r\nSet-Cookie: csrftoken=abc; Path=/\r\nContent-Length: 5\r\n"
+            "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nServer: narwhal\r\n\r\n");
+  EXPECT_EQ(b.framing.content_length, 5);
+}
+
 TEST(ResponseHead, StatusLineKeepsTheAppsReasonText) {
   EXPECT_EQ(build(http11(), "200 Fine Thanks", {kDate}).head.rfind("HTTP/1.1 200 Fine Thanks\r\n", 0), 0u);
   EXPECT_EQ(build(http11(), "599 Whatever", {kDate}).head.rfind("HTTP/1.1 599 Whatever\r\n", 0), 0u);
