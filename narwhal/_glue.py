@@ -49,41 +49,73 @@ def prepare_path(chdir: str, pythonpath: str) -> None:
             sys.path.insert(0, path)
 
 
+class AppImportError(Exception):
+    """gunicorn's errors.AppImportError: the app cannot be loaded for a reason one line says
+    (the worker prints it and exits with status 4, "App failed to load."). Errors raised by the
+    app's own code (an import error inside it, a failing factory) keep their traceback."""
+
+
 def _parse_call(expression: str) -> tuple[str, list[Any], dict[str, Any]] | None:
     """``factory("x", n=1)`` → ("factory", ["x"], {"n": 1}); literal arguments only."""
     try:
         node = ast.parse(expression, mode="eval").body
     except SyntaxError:
-        raise ValueError(f"Failed to parse {expression!r} as an attribute name or function call.")
+        raise AppImportError(f"Failed to parse {expression!r} as an attribute name or function call.")
     if isinstance(node, ast.Name):
         return None
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
-        raise ValueError(f"Failed to parse {expression!r} as an attribute name or function call.")
+        raise AppImportError(f"Failed to parse {expression!r} as an attribute name or function call.")
     try:
         args = [ast.literal_eval(arg) for arg in node.args]
         kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
     except ValueError:
-        raise ValueError(f"Failed to parse arguments as literal values: {expression!r}")
+        raise AppImportError(f"Failed to parse arguments as literal values: {expression!r}")
     return node.func.id, args, kwargs
 
 
+def _called_with_wrong_args(factory: Any) -> bool:
+    """gunicorn's util._called_with_wrong_args: the TypeError came from calling `factory`
+    (bad arguments), not from inside it."""
+    traceback = sys.exc_info()[2]
+    try:
+        while traceback is not None:
+            if traceback.tb_frame.f_code is getattr(factory, "__code__", None):
+                return False  # raised inside the factory
+            traceback = traceback.tb_next
+        return True
+    finally:
+        del traceback
+
+
 def import_app(uri: str) -> Callable[..., Any]:
-    """gunicorn's ``util.import_app``: ``module``, ``module:name`` or ``module:factory(args)``."""
+    """gunicorn's ``util.import_app``: ``module``, ``module:name`` or ``module:factory(args)``,
+    with gunicorn's one-line reasons (AppImportError) where the app's own code is not at fault."""
     module_name, _, expression = uri.partition(":")
     expression = expression or "application"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        if module_name.endswith(".py") and os.path.exists(module_name):
+            raise AppImportError(f"Failed to find application, did you mean "
+                                 f"'{module_name.rsplit('.', 1)[0]}:{expression}'?")
+        raise
     call = _parse_call(expression)
     name = call[0] if call else expression.strip()
-    module = importlib.import_module(module_name)
     try:
         app = getattr(module, name)
     except AttributeError:
-        raise AttributeError(f"Failed to find attribute {name!r} in {module_name!r}.")
+        raise AppImportError(f"Failed to find attribute {name!r} in {module_name!r}.")
     if call:
-        app = app(*call[1], **call[2])
+        try:
+            app = app(*call[1], **call[2])
+        except TypeError as error:
+            if _called_with_wrong_args(app):
+                raise AppImportError(f"{type(error).__name__}: {error}")
+            raise
     if app is None:
-        raise TypeError(f"Application object must not be None: {uri!r}")
+        raise AppImportError(f"Failed to find application object: {expression!r}")
     if not callable(app):
-        raise TypeError(f"Application object must be callable: {uri!r}")
+        raise AppImportError("Application object must be callable.")
     return app
 
 

@@ -214,8 +214,8 @@ int load_settings(const std::vector<std::string>& argv, config::Config& cfg, std
     return 0;
   }
   if (app_uri->empty()) {
-    std::fprintf(stderr, "usage: narwhal [OPTIONS] [APP_MODULE]\nnarwhal: error: No application module specified.\n");
-    return 2;
+    std::fprintf(stderr, "\nError: No application module specified.\n");  // gunicorn's do_load_config
+    return 1;
   }
   // Nothing accepted is half-honoured: an unavailable worker class or a refused setting
   // (certfile without TLS...) stops here, before anything is bound or forked.

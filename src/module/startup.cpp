@@ -43,6 +43,29 @@ py::Ref load_app_reloading(const std::string& uri) {
   return py::Ref::steal(PyObject_CallMethod(module.get(), "import_app_reloading", "s", uri.c_str()));
 }
 
+// With the app's loading error set: true (and the error cleared, its one line printed to stderr,
+// as gunicorn's arbiter does) when it is gunicorn's AppImportError — the app is missing, not
+// callable, called with wrong arguments — rather than an error of the app's own code.
+bool report_app_import_error() {
+  PyObject *error_type, *value, *traceback;
+  PyErr_Fetch(&error_type, &value, &traceback);  // the import below must not run with it set
+  py::Ref module = py::Ref::steal(PyImport_ImportModule("narwhal._glue"));
+  py::Ref type = module ? py::Ref::steal(PyObject_GetAttrString(module.get(), "AppImportError")) : py::Ref();
+  PyErr_Clear();
+  if (!type || !error_type || !PyErr_GivenExceptionMatches(error_type, type.get())) {
+    PyErr_Restore(error_type, value, traceback);
+    return false;
+  }
+  py::Ref owned_type = py::Ref::steal(error_type), owned_value = py::Ref::steal(value),
+          owned_traceback = py::Ref::steal(traceback);
+  py::Ref text = value ? py::Ref::steal(PyObject_Str(value)) : py::Ref();
+  const char* line = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
+  std::fprintf(stderr, "%s\n", line ? line : "Failed to load the application.");
+  std::fflush(stderr);
+  PyErr_Clear();
+  return true;
+}
+
 // gunicorn's util.set_owner_process in the worker, before the app is imported.
 bool switch_worker_user(const config::Config& cfg) {
   std::string error;
@@ -116,6 +139,10 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   if (!app.callable) {
     app.callable = cfg.get_bool("reload") ? load_app_reloading(startup.app_uri) : load_app(startup.app_uri);
     if (!app.callable) {
+      if (report_app_import_error()) {  // gunicorn: exit status 4, "App failed to load."
+        hooks.worker_exit();
+        return arbiter::kAppLoadError;
+      }
       log::logger().error("Exception in worker process\n" + py::format_exception());
       hooks.worker_exit();
       return arbiter::kWorkerBootError;
@@ -280,6 +307,7 @@ int run_main(const std::vector<std::string>& argv) {
   if (cfg.get_bool("preload_app")) {
     startup.preloaded_app = load_app(startup.app_uri);
     if (!startup.preloaded_app) {
+      if (report_app_import_error()) return arbiter::kAppLoadError;
       log::logger().error("Failed to load the application " + startup.app_uri + "\n" + py::format_exception());
       return 1;
     }

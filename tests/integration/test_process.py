@@ -153,6 +153,44 @@ def test_boot_failure_stops_master_with_clear_message(cli):
     assert "Reason: Worker failed to boot." in p.stderr
 
 
+@pytest.mark.parametrize("app, reason", [
+    ("wsgi_basic:nope", "Failed to find attribute 'nope' in 'wsgi_basic'."),
+    ("factories:NOT_CALLABLE", "Application object must be callable."),
+    ("factories:returns_none()", "Failed to find application object: 'returns_none()'"),
+    ("factories:create_app()", "TypeError: create_app() missing 1 required positional argument: 'greeting'"),
+    ("wsgi_basic:app(", "Failed to parse 'app(' as an attribute name or function call."),
+])
+@pytest.mark.parametrize("preload", [False, True])
+def test_app_that_cannot_be_loaded_is_one_line_and_status_4(cli, app, reason, preload):
+    """gunicorn's AppImportError: the reason on one line, no traceback through narwhal's glue,
+    exit status 4 ("App failed to load." when a worker found it)."""
+    extra = ("--preload",) if preload else ()
+    p = cli("-w", "2", "-b", "127.0.0.1:%d" % free_port(), *extra, app, timeout=20)
+    assert p.returncode == 4, p.stderr
+    assert reason in p.stderr.splitlines(), p.stderr
+    assert "Traceback" not in p.stderr and "_glue" not in p.stderr, p.stderr
+    if not preload:
+        assert "Reason: App failed to load." in p.stderr
+
+
+def test_factory_failing_inside_keeps_its_traceback(cli):
+    p = cli("-w", "1", "-b", "127.0.0.1:%d" % free_port(), "factories:failing_factory()", timeout=20)
+    assert p.returncode == 3, p.stderr
+    assert "Traceback" in p.stderr and "narwhal-test-factory-broke" in p.stderr
+    assert "Reason: Worker failed to boot." in p.stderr
+
+
+def test_factory_with_arguments_serves(server_factory):
+    srv = server_factory("-w", "1", "factories:create_app('hi there')")
+    assert srv.get("/").text == "hi there"
+
+
+def test_no_app_module_is_gunicorns_error(cli):
+    p = cli("-b", "127.0.0.1:%d" % free_port(), timeout=20)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.strip() == "Error: No application module specified.", p.stderr
+
+
 # --------------------------------------------------------------------------- titles
 def test_process_titles(server_factory, app_dir):
     srv = server_factory("-w", "1", "process_app:app", cwd=app_dir)
