@@ -50,6 +50,10 @@ int Arbiter::run() {
     if (halt_) return halt(halt_->reason, halt_->exit_status);
     if (signals_.empty()) {
       signals_.sleep(1000);
+      // A signal that came with this wake-up is handled first: the SIGINT a terminal sends the
+      // whole process group also stopped the workers, which are reaped as part of that stop
+      // (not reported as crashes) and never replaced (issue 16).
+      if (!signals_.empty()) continue;
       reap_workers();
       if (halt_) continue;
       murder_workers();
@@ -64,6 +68,7 @@ int Arbiter::run() {
       return halt();
     }
     handle_signal(signal_number);
+    reap_workers();  // exits that came with the signal (the loop reaps after signals)
   }
 }
 
@@ -241,8 +246,8 @@ void Arbiter::reap_workers() {
       error("New master (pid:" + std::to_string(pid) + ") exited; the binary upgrade failed");
       continue;
     }
-    report_exit(pid, status);
     const auto it = workers_.find(pid);
+    report_exit(pid, status, it == workers_.end() ? 0 : it->second.stop_signal);
     if (it == workers_.end()) continue;
     const int age = it->second.age;
     heartbeats_.release(it->second.heartbeat);
@@ -251,7 +256,7 @@ void Arbiter::reap_workers() {
   }
 }
 
-void Arbiter::report_exit(pid_t pid, int status) {
+void Arbiter::report_exit(pid_t pid, int status, int stop_signal) {
   const std::string worker = "Worker (pid:" + std::to_string(pid) + ")";
   if (WIFEXITED(status)) {
     const int code = WEXITSTATUS(status);
@@ -265,6 +270,14 @@ void Arbiter::report_exit(pid_t pid, int status) {
   } else if (WIFSIGNALED(status)) {
     const int signal_number = WTERMSIG(status);
     std::string message = worker + " was sent " + signal_name(signal_number) + "!";
+    const bool stop_signal_while_stopping =
+        stopping_ && (signal_number == SIGINT || signal_number == SIGQUIT || signal_number == SIGTERM);
+    if (signal_number == stop_signal || stop_signal_while_stopping) {
+      // A retirement the master asked for (HUPs in quick succession retire workers still
+      // booting, before their handlers are installed): not an error (issue 16).
+      info(message);
+      return;
+    }
     if (signal_number == SIGKILL) message += " Perhaps out of memory?";
     error(message);
   }
@@ -301,6 +314,9 @@ void Arbiter::kill_workers(int signal_number) {
 }
 
 void Arbiter::kill_worker(pid_t pid, int signal_number) {
+  if (signal_number == SIGTERM || signal_number == SIGQUIT || signal_number == SIGINT) {
+    if (const auto it = workers_.find(pid); it != workers_.end()) it->second.stop_signal = signal_number;
+  }
   if (::kill(pid, signal_number) == 0 || errno != ESRCH) return;
   // Already gone and reaped elsewhere: forget it.
   const auto it = workers_.find(pid);

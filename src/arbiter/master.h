@@ -31,6 +31,7 @@ class Arbiter {
     std::atomic<int64_t>* heartbeat = nullptr;
     int64_t aborted_at_ms = -1;  // when WORKER TIMEOUT sent SIGABRT; -1 = not yet
     int64_t stopped_at_ms = -1;  // when manage_workers sent TERM (it is draining); -1 = not yet
+    int stop_signal = 0;  // TERM/QUIT/INT the master sent to retire it; 0 = none
   };
   // Why the loop ends (gunicorn's HaltServer).
   struct Halt {
@@ -54,7 +55,7 @@ class Arbiter {
   void spawn_worker();
   [[noreturn]] void run_child(int age, std::atomic<int64_t>* heartbeat);
   void reap_workers();
-  void report_exit(pid_t pid, int status);
+  void report_exit(pid_t pid, int status, int stop_signal);
   void murder_workers();
   void kill_workers(int signal_number);
   void kill_worker(pid_t pid, int signal_number);

@@ -64,7 +64,10 @@ void SignalQueue::sleep(int timeout_ms) {
   if (!read_end_) return;
   pollfd pfd{read_end_.get(), POLLIN, 0};
   const int rc = ::poll(&pfd, 1, timeout_ms);
-  if (rc <= 0) return;  // timeout, or EINTR: the handler has written into the pipe anyway
+  if (rc == 0) return;  // timeout
+  // Readable, or EINTR: the handlers that interrupted the poll have written into the pipe, and
+  // what they queued must be seen now — a SIGINT to the whole process group comes with the
+  // SIGCHLDs of the workers it stopped, and must be handled before they are replaced.
   unsigned char buffer[64];
   for (;;) {
     const ssize_t n = ::read(read_end_.get(), buffer, sizeof(buffer));

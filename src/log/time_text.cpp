@@ -101,4 +101,44 @@ void append_error_time(std::string& out, std::time_t when) {
   append_cached(out, when, cache, format_error);
 }
 
+std::size_t format_error_time_signal_safe(std::time_t when, long gmtoff, char* out) {
+  // Howard Hinnant's civil_from_days on the local day number.
+  const long long local = static_cast<long long>(when) + gmtoff;
+  long long days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+  const long long seconds = local - days * 86400;
+  days += 719468;
+  const long long era = (days >= 0 ? days : days - 146096) / 146097;
+  const long long day_of_era = days - era * 146097;
+  const long long year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const long long day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const long long month_index = (5 * day_of_year + 2) / 153;
+  const int day = static_cast<int>(day_of_year - (153 * month_index + 2) / 5 + 1);
+  const int month = static_cast<int>(month_index < 10 ? month_index + 3 : month_index - 9);
+  const int year = static_cast<int>(year_of_era + era * 400 + (month <= 2 ? 1 : 0));
+  char* p = out;
+  *p++ = '[';
+  p = put4(p, year);
+  *p++ = '-';
+  p = put2(p, month);
+  *p++ = '-';
+  p = put2(p, day);
+  *p++ = ' ';
+  p = put2(p, static_cast<int>(seconds / 3600));
+  *p++ = ':';
+  p = put2(p, static_cast<int>(seconds / 60 % 60));
+  *p++ = ':';
+  p = put2(p, static_cast<int>(seconds % 60));
+  *p++ = ' ';
+  p = put_offset(p, gmtoff);
+  *p++ = ']';
+  return static_cast<std::size_t>(p - out);
+}
+
+long local_gmtoff() {
+  const std::time_t now = std::time(nullptr);
+  struct tm t;
+  localtime_r(&now, &t);
+  return t.tm_gmtoff;
+}
+
 }  // namespace narwhal::log

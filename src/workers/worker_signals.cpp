@@ -3,13 +3,35 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <string>
+
+#include "log/logger.h"
+#include "log/time_text.h"
+
 namespace narwhal::workers {
 namespace {
 
 WorkerSignals g_signals;
 
 void on_term(int) { g_signals.stop_graceful = 1; }
-void on_quit(int) { _exit(0); }  // quick shutdown: nothing in flight is worth waiting for
+// The line gunicorn's arbiter logs when a worker process ends, prepared outside the handler.
+char g_exiting_line[96];
+size_t g_exiting_prefix = 0;  // "] [pid] [INFO] Worker exiting (pid: N)\n" follows the time
+long g_gmtoff = 0;
+
+// Quick shutdown (INT/QUIT): nothing in flight is worth waiting for. Logs "Worker exiting" as
+// gunicorn's workers do, with async-signal-safe calls only.
+void on_quit(int) {
+  char line[160];
+  size_t length = log::format_error_time_signal_safe(std::time(nullptr), g_gmtoff, line);
+  std::memcpy(line + length, g_exiting_line, g_exiting_prefix);
+  length += g_exiting_prefix;
+  (void)!::write(log::logger().error_fd(), line, length);
+  _exit(0);
+}
 void on_usr1(int) { g_signals.reopen_logs = 1; }
 
 }  // namespace
@@ -17,6 +39,11 @@ void on_usr1(int) { g_signals.reopen_logs = 1; }
 WorkerSignals& worker_signals() { return g_signals; }
 
 void install_worker_signals(bool quit_in_python) {
+  g_gmtoff = log::local_gmtoff();
+  const std::string pid = std::to_string(::getpid());
+  const std::string tail = " [" + pid + "] [INFO] Worker exiting (pid: " + pid + ")\n";
+  g_exiting_prefix = std::min(tail.size(), sizeof g_exiting_line);
+  std::memcpy(g_exiting_line, tail.data(), g_exiting_prefix);
   g_signals.stop_graceful = 0;
   g_signals.reopen_logs = 0;
   struct sigaction action = {};

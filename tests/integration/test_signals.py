@@ -71,6 +71,54 @@ def test_int_and_quit_stop_at_once(server_factory, signal_number):
     assert slow.is_closed()
 
 
+def test_ctrl_c_to_the_process_group_stops_without_respawning(server_factory):
+    """A terminal's Ctrl-C sends SIGINT to the whole group: the workers stop at the same time as
+    the master learns of it, and must not be replaced; each logs "Worker exiting" (gunicorn)."""
+    for attempt in range(3):  # the race showed in about half the runs
+        srv = server_factory("-w", "4", "wsgi_basic:app")
+        workers = set(wait_workers(srv.pid, 4))
+        served = set()
+
+        def all_served():
+            # concurrent slow requests spread over the workers; each that served has booted and
+            # installed its handlers (one still importing the app would just die of the SIGINT)
+            threads = [threading.Thread(target=lambda: served.add(int(get_text(srv, "/pid?sleep=0.3"))))
+                       for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return served >= workers
+        wait_until(all_served, 30, message="each worker to serve")
+        os.killpg(srv.pid, signal.SIGINT)
+        assert srv.proc.wait(10) == 0, srv.stderr_text()
+        log = srv.stderr_text()
+        booted = [line for line in log.splitlines() if "Booting worker" in line]
+        assert len(booted) == 4, (attempt, log)
+        assert log.count("Worker exiting (pid: ") == 4, (attempt, log)
+        assert "[ERROR]" not in log, log
+        srv.stop()
+
+
+def test_quick_hups_retire_booting_workers_without_errors(server_factory, tmp_path):
+    """HUPs in quick succession retire workers that are still importing the app (no handlers
+    yet): a retirement the master asked for is logged at INFO, not as an error."""
+    (tmp_path / "slow_boot.py").write_text(
+        "import time\ntime.sleep(0.4)\n\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Length', '2')])\n"
+        "    return [b'ok']\n")
+    srv = server_factory("-w", "2", "--graceful-timeout", "5", "slow_boot:app", cwd=tmp_path)
+    for _ in range(4):
+        os.kill(srv.pid, signal.SIGHUP)
+        time.sleep(0.15)
+    wait_until(lambda: srv.get("/", timeout=5).text == "ok", 10, message="serving after the HUPs")
+    time.sleep(1.0)
+    log = srv.stderr_text()
+    assert "[ERROR]" not in log, log
+    assert "was sent SIGTERM!" in log, log  # some were retired while booting (INFO)
+
+
 # --- HUP ---------------------------------------------------------------------------------------
 RELOAD_APP = '''
 import os
