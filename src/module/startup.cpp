@@ -112,6 +112,7 @@ std::vector<std::string> reload_files(const config::StringList& extra_files) {
 wsgi::EnvironSettings environ_settings(const config::Config& cfg, const http::ParserOptions& parser) {
   wsgi::EnvironSettings settings;
   settings.multiprocess = cfg.get_int("workers") > 1;
+  settings.server_software = std::string("narwhal/") + NARWHAL_VERSION;
   if (const char* script_name = std::getenv("SCRIPT_NAME")) settings.script_name = script_name;
   settings.secure_scheme_headers = cfg.get_map("secure_scheme_headers");
   settings.forwarded_allow_ips = cfg.get_list("forwarded_allow_ips");

@@ -16,7 +16,7 @@ namespace {
 struct Names {
   PyObject *request_method, *script_name, *path_info, *query_string, *raw_uri, *content_type,
       *content_length, *server_name, *server_port, *server_protocol, *remote_addr, *remote_port,
-      *wsgi_input, *wsgi_url_scheme, *http, *https, *http_1_0, *http_1_1, *empty;
+      *wsgi_input, *wsgi_url_scheme, *http, *https, *http_1_0, *http_1_1, *empty, *http_host;
 };
 
 Names& names() {
@@ -41,6 +41,7 @@ Names& names() {
     v.http_1_0 = PyUnicode_InternFromString("HTTP/1.0");
     v.http_1_1 = PyUnicode_InternFromString("HTTP/1.1");
     v.empty = PyUnicode_InternFromString("");
+    v.http_host = PyUnicode_InternFromString("HTTP_HOST");
     return v;
   }();
   return n;
@@ -139,7 +140,7 @@ bool EnvironBuilder::init(const EnvironSettings& settings, PyObject* file_wrappe
          PyDict_SetItemString(dict, "wsgi.run_once", Py_False) == 0 &&
          PyDict_SetItemString(dict, "wsgi.file_wrapper", file_wrapper_type) == 0 &&
          PyDict_SetItemString(dict, "wsgi.input_terminated", Py_True) == 0 &&
-         set_item(dict, PyUnicode_InternFromString("SERVER_SOFTWARE"), latin1("narwhal")) &&
+         set_item(dict, PyUnicode_InternFromString("SERVER_SOFTWARE"), latin1(settings.server_software)) &&
          set_item(dict, names().script_name, latin1(settings.script_name)) &&
          set_item(dict, names().wsgi_url_scheme, py::Ref::borrow(settings.is_ssl ? names().https : names().http));
 }
@@ -243,16 +244,8 @@ bool EnvironBuilder::add_header(PyObject* environ, PyObject* key, std::string_vi
 // gunicorn (http/wsgi.py create): a unix socket has no host and port for SERVER_NAME and
 // SERVER_PORT, so they come from the Host header, the port defaulting to the scheme's (Django's
 // get_port() and build_absolute_uri() rely on it); without Host they stay the socket path and "".
-bool EnvironBuilder::set_server_from_host(PyObject* environ, const http::RequestHead& head, bool https) {
-  std::string_view host;
-  bool found = false;
-  for (const http::Header& header : head.headers) {
-    if (header.name.size() == 4 && http::equals_ignore_case(header.name, "host")) {
-      host = header.value;  // the parser refuses several Host fields (RFC 9112 §3.2)
-      found = true;
-    }
-  }
-  if (!found || host.empty()) return true;
+bool EnvironBuilder::set_server_from_host(PyObject* environ, std::string_view host, bool https) {
+  if (host.empty()) return true;
   std::string_view name = host;
   std::string_view port = https ? "443" : "80";
   // host = uri-host [ ":" port ], uri-host may be an IP literal in brackets (RFC 3986 §3.2.2).
@@ -317,7 +310,19 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
   if (scheme != 0 && !set_item(environ, n.wsgi_url_scheme, py::Ref::borrow(scheme == 2 ? n.https : n.http))) {
     return {};
   }
-  if (peer.is_unix && !set_server_from_host(environ, head, scheme == 2)) return {};
+  // The host the request is for: RFC 9112 §3.2.2, an absolute-form target's authority replaces
+  // the Host field (a proxy-style request); else Host (the parser allows at most one).
+  std::string_view host;
+  if (!target.authority.empty() && head.method != "CONNECT") {
+    host = target.authority;
+    if (const size_t at = host.rfind('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
+    if (!set_item(environ, n.http_host, latin1(host))) return {};
+  } else {
+    for (const http::Header& header : head.headers) {
+      if (header.name.size() == 4 && http::equals_ignore_case(header.name, "host")) host = header.value;
+    }
+  }
+  if (peer.is_unix && !set_server_from_host(environ, host, scheme == 2)) return {};
 
   // PATH_INFO: the path after SCRIPT_NAME, percent-decoded. gunicorn answers 500 when the path
   // does not start with SCRIPT_NAME; narwhal leaves PATH_INFO whole (docs/architecture.md).

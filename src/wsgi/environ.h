@@ -25,6 +25,7 @@ struct EnvironSettings {
   std::vector<std::string> forwarder_headers;
   http::HeaderMap header_map = http::HeaderMap::Drop;
   bool is_ssl = false;
+  std::string server_software = "narwhal";  // SERVER_SOFTWARE: "narwhal/<version>" (gunicorn/<version>)
 };
 
 // What stays the same for every request on one connection (built once per connection).
@@ -82,7 +83,7 @@ class EnvironBuilder {
 
  private:
   bool trusted(const std::string& remote_host, bool is_unix) const;
-  bool set_server_from_host(PyObject* environ, const http::RequestHead& head, bool https);
+  bool set_server_from_host(PyObject* environ, std::string_view host, bool https);
   bool forwarder_listed(std::string_view name) const;
   py::Ref header_key(std::string_view name);
   bool add_header(PyObject* environ, PyObject* key, std::string_view value);

@@ -171,14 +171,15 @@ def test_wsgi_errors_reach_error_log(basic_server):
     basic_server.wait_for_stderr(marker)
 
 
-def _unix_env(path, host_header):
+def _unix_env(path, host_header, target="/env"):
     """GET /env over the unix socket at `path`, with `host_header` (None: no Host, HTTP/1.0)."""
     import socket as socket_module
     from harness import wait_until
     if host_header is None:
         request = b"GET /env HTTP/1.0\r\n\r\n"
     else:
-        request = b"GET /env HTTP/1.1\r\nHost: " + host_header.encode() + b"\r\nConnection: close\r\n\r\n"
+        request = (b"GET " + target.encode() + b" HTTP/1.1\r\nHost: " + host_header.encode() +
+                   b"\r\nConnection: close\r\n\r\n")
     with socket_module.socket(socket_module.AF_UNIX) as client:
         wait_until(lambda: client.connect_ex(str(path)) == 0, 10, message="the unix socket")
         client.settimeout(5)
@@ -207,7 +208,30 @@ def test_server_name_and_port_from_host_behind_a_unix_socket(server_factory, tmp
         assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("example.com", "80")
         env = _unix_env(path, "[::1]:9000")
         assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("[::1]", "9000")
+        env = _unix_env(path, "ignored.example", target="http://target.example:81/env")
+        assert (env["SERVER_NAME"], env["SERVER_PORT"], env["HTTP_HOST"]) == ("target.example", "81", "target.example:81")
         env = _unix_env(path, None)  # no Host: the socket path and no port
         assert (env["SERVER_NAME"], env["SERVER_PORT"]) == (str(path), "")
     finally:
         srv.stop()
+
+
+def test_absolute_form_target_replaces_host(basic_server):
+    """RFC 9112 §3.2.2: with an absolute-form target the server ignores Host and uses the
+    target's authority (HTTP_HOST); PATH_INFO and QUERY_STRING come from the target's path."""
+    with basic_server.raw() as conn:
+        conn.send(b"GET http://example.org:8080/env?x=1 HTTP/1.1\r\nHost: other.example\r\n"
+                  b"Connection: close\r\n\r\n")
+        resp = conn.read_response()
+    assert resp.status == 200, resp
+    env = json.loads(resp.body)["env"]
+    assert env["HTTP_HOST"] == "example.org:8080"
+    assert env["PATH_INFO"] == "/env" and env["QUERY_STRING"] == "x=1"
+    assert env["RAW_URI"] == "http://example.org:8080/env?x=1"
+
+
+def test_server_software_names_the_version(basic_server):
+    """gunicorn: SERVER_SOFTWARE is "gunicorn/<version>"; narwhal: "narwhal/<version>"."""
+    import narwhal
+    env, _, _, _ = fetch_env(basic_server)
+    assert env["SERVER_SOFTWARE"] == "narwhal/" + narwhal.__version__
