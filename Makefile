@@ -6,21 +6,25 @@ BUILD       ?= build/release
 JOBS        ?= $(shell nproc)
 BIND        ?= 127.0.0.1:8000
 
-.PHONY: deps build install unit test integration run bench fuzz sanitize docs clean fuzz-live \
+.PHONY: deps configure build install unit test integration run bench fuzz sanitize docs clean fuzz-live \
         build-sanitize install-sanitize test-sanitize bench-parser
 
 deps:
 	./scripts/install-deps.sh
 
-build: deps
+configure: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython3_EXECUTABLE=$(PYTHON)
+
+# Everything: the extension module, the unit/corpus test binaries, the settings doc generator.
+build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv --system-site-packages $(VENV)
 
-# The package is built by setup.py through CMake, reusing the same build tree.
-install: build $(VENV)/bin/python
+# The package is built by setup.py through CMake, reusing the same build tree; it builds only
+# the extension module (`make run` does not wait for the test binaries; `make test` builds them).
+install: configure $(VENV)/bin/python
 	NARWHAL_CMAKE_BUILD_DIR=$(CURDIR)/$(BUILD) $(VENV)/bin/pip install --no-build-isolation --no-deps -q .
 
 unit: build

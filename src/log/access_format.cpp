@@ -191,4 +191,11 @@ bool AccessFormat::is_numeric(Atom atom) {
          atom == Atom::Micros;
 }
 
+bool AccessFormat::uses_response_headers() const {
+  for (const Piece& piece : pieces_) {
+    if (piece.atom == Atom::ResponseHeader) return true;
+  }
+  return false;
+}
+
 }  // namespace narwhal::log

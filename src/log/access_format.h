@@ -59,6 +59,9 @@ class AccessFormat {
   // per request instead of the line); render() still produces a best-effort line.
   const std::string& error() const { return error_; }
 
+  // Whether a {name}o atom is used: the worker then hands the response headers over.
+  bool uses_response_headers() const;
+
  private:
   enum class Atom : uint8_t {
     Literal,

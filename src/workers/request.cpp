@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "base/clock.h"
+#include "http/chars.h"
 #include "log/logger.h"
 
 namespace narwhal::workers {
@@ -73,12 +74,16 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
   const WorkerHooks& hooks = options_.hooks;
   py::Ref request;  // the pre_request hook's req, handed to post_request (per request)
   if (hooks.pre_request) request = hooks.pre_request(exchange.head());
-  wsgi::RequestResult result =
-      wsgi::handle_request(app_, exchange, *connection.peer, static_cast<bool>(hooks.post_request));
+  const bool response_headers_logged = access_logged && log::logger().access_format().uses_response_headers();
+  wsgi::RequestResult result = wsgi::handle_request(app_, exchange, *connection.peer,
+                                                    static_cast<bool>(hooks.post_request), response_headers_logged);
   if (hooks.post_request) hooks.post_request(exchange.head(), request, result.environ.get(), result.status);
   started_ms_.store(0, std::memory_order_relaxed);
   const int64_t done_us = clock::monotonic_us();
-  if (access_logged) access_log(connection, exchange.head(), result.status, result.body_bytes, done_us - started_us);
+  if (access_logged) {
+    access_log(connection, exchange.head(), result.status, result.body_bytes, done_us - started_us,
+               result.response_headers.get());
+  }
   connection.body_complete = exchange.body_complete();
   // A WSGI app cannot take over the socket: after 101 Switching Protocols or a 2xx to CONNECT
   // the bytes that follow are not HTTP, so the connection ends with the response (issue 10,
@@ -88,9 +93,26 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
 }
 
 void RequestRunner::access_log(const Connection& connection, const http::RequestHead& head, int status,
-                               uint64_t body_bytes, int64_t duration_us) {
+                               uint64_t body_bytes, int64_t duration_us, PyObject* response_headers) {
   access_headers_.clear();
   for (const http::Header& header : head.headers) access_headers_.emplace_back(header.name, header.value);
+  // {name}o: the headers the app gave start_response (views into its str objects, GIL held).
+  access_response_headers_.clear();
+  if (response_headers && PyList_Check(response_headers)) {
+    for (Py_ssize_t i = 0, n = PyList_GET_SIZE(response_headers); i < n; ++i) {
+      PyObject* item = PyList_GET_ITEM(response_headers, i);
+      if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) continue;
+      Py_ssize_t name_size = 0, value_size = 0;
+      const char* name = PyUnicode_Check(PyTuple_GET_ITEM(item, 0)) ? PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(item, 0), &name_size) : nullptr;
+      const char* value = PyUnicode_Check(PyTuple_GET_ITEM(item, 1)) ? PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(item, 1), &value_size) : nullptr;
+      if (!name || !value) {
+        PyErr_Clear();
+        continue;
+      }
+      access_response_headers_.emplace_back(std::string_view(name, static_cast<size_t>(name_size)),
+                                            http::chars::trim_ows(std::string_view(value, static_cast<size_t>(value_size))));
+    }
+  }
   http::TargetParts target = http::split_target(head.target);
   access_path_.clear();
   http::percent_decode(target.path, access_path_);  // U is PATH_INFO, decoded (gunicorn)
@@ -109,6 +131,7 @@ void RequestRunner::access_log(const Connection& connection, const http::Request
   record.response_length = static_cast<int64_t>(body_bytes);
   record.duration_us = duration_us;
   record.request_headers = &access_headers_;
+  record.response_headers = &access_response_headers_;
   log::logger().access(record);
 }
 

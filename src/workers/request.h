@@ -40,13 +40,14 @@ class RequestRunner {
  private:
   const http::RequestHead* request_head(Connection& connection);
   void access_log(const Connection& connection, const http::RequestHead& head, int status,
-                  uint64_t body_bytes, int64_t duration_us);
+                  uint64_t body_bytes, int64_t duration_us, PyObject* response_headers);
 
   const WorkerOptions& options_;
   wsgi::Application& app_;
   std::string head_buffer_;          // response heads (one exchange at a time per runner)
   http::RequestHead forwarded_head_;  // forwarder_headers copies
   log::HeaderList access_headers_;
+  log::HeaderList access_response_headers_;
   std::string access_path_;
   std::atomic<int64_t> started_ms_{0};
   std::optional<wsgi::Exchange> exchange_;  // the request's, while it runs

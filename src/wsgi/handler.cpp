@@ -175,7 +175,8 @@ void drop_released_bytes() {
   for (PyObject* object : released) Py_DECREF(object);
 }
 
-RequestResult handle_request(Application& app, Exchange& exchange, const Peer& peer, bool keep_environ) {
+RequestResult handle_request(Application& app, Exchange& exchange, const Peer& peer, bool keep_environ,
+                             bool keep_response_headers) {
   drop_released_bytes();
   RequestResult outcome;
   py::Ref input = new_input(&exchange);
@@ -233,6 +234,7 @@ RequestResult handle_request(Application& app, Exchange& exchange, const Peer& p
     // log says so, as gunicorn's does with resp.status and resp.sent).
     outcome.status = start_response_state(start_response.get())->status_code;
     outcome.body_bytes = exchange.body_bytes_sent();
+    if (keep_response_headers) outcome.response_headers = start_response_state(start_response.get())->headers;
   }
   if (step != Step::Ok) {
     outcome.keep_alive = false;

@@ -23,11 +23,12 @@ struct RequestResult {
   int status = 0;           // for the access log; 0 = nothing sent
   uint64_t body_bytes = 0;
   py::Ref environ;  // kept only when asked for (post_request hook)
+  py::Ref response_headers;  // start_response's list, kept only when asked for (access log {name}o)
 };
 
 // Runs with the GIL held; releases it around socket I/O.
 RequestResult handle_request(Application& app, Exchange& exchange, const Peer& peer,
-                             bool keep_environ = false);
+                             bool keep_environ = false, bool keep_response_headers = false);
 
 // Lets output queues drop the Python references send_body gave them (once per process).
 void install_output_release();
