@@ -3,6 +3,10 @@
 // (USR2) are in upgrade.cpp.
 #include "arbiter/arbiter.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,6 +50,7 @@ int Arbiter::run() {
   const std::string main_pid = master_pid_ != 0 ? "MAINPID=" + std::to_string(pid_) + "\n" : "";
   notify_systemd(main_pid + "READY=1\nSTATUS=" + status_text());
   for (;;) {
+    if (callbacks_.flush_metrics) callbacks_.flush_metrics();
     maybe_promote_master();
     if (halt_) return halt(halt_->reason, halt_->exit_status);
     if (signals_.empty()) {
@@ -159,6 +164,20 @@ void Arbiter::manage_workers() {
   if (last_logged_count_ != static_cast<int>(count)) {
     last_logged_count_ = static_cast<int>(count);
     debug(std::to_string(count) + " workers");
+    if (callbacks_.metric) callbacks_.metric("gunicorn.workers", static_cast<long long>(count), false);
+  }
+  if (options_.backlog_metric && callbacks_.metric) {
+    // gunicorn 24's enable_backlog_metric: connections waiting in the listen queues (TCP_INFO's
+    // tcpi_unacked of a listening socket is its accept queue length on Linux).
+    long long backlog = 0;
+    for (const net::Listener& listener : listeners_) {
+      if (listener.family == AF_UNIX) continue;
+      tcp_info info{};
+      socklen_t size = sizeof info;
+      if (::getsockopt(listener.fd.get(), IPPROTO_TCP, TCP_INFO, &info, &size) == 0) backlog += info.tcpi_unacked;
+    }
+    debug("socket backlog: " + std::to_string(backlog));
+    callbacks_.metric("gunicorn.backlog", backlog, true);
   }
 }
 

@@ -39,9 +39,14 @@ struct ArbiterOptions {
   std::vector<std::string> exec_argv;
   std::string exec_cwd;
   bool systemd = false;  // the listeners came from socket activation (LISTEN_FDS)
+  bool backlog_metric = false;  // enable_backlog_metric: report the listen backlog (statsd)
 };
 
 struct Callbacks {
+  // Metrics (statsd): a value under gunicorn's name (histogram or gauge), and the end of a
+  // loop turn (what was buffered is sent). May be empty.
+  std::function<void(const std::string& name, long long value, bool histogram)> metric;
+  std::function<void()> flush_metrics;
   // Around fork() in the master (pre_fork hook + PyOS_BeforeFork / PyOS_AfterFork_Parent).
   std::function<void()> before_fork;
   std::function<void()> after_fork_parent;

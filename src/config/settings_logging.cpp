@@ -5,7 +5,6 @@ namespace narwhal::config {
 
 // Why rows below are ignored or refused (Setting::support).
 constexpr const char* kNoSyslog = "syslog logging is not implemented yet";
-constexpr const char* kNoStatsd = "statsd metrics are not implemented yet";
 constexpr const char* kCppLogger = "the C++ logger is configured by errorlog, accesslog, loglevel and access_log_format";
 namespace {
 
@@ -147,7 +146,7 @@ void add_logging_settings(std::vector<Setting>& rows) {
       .doc = "Enable inheritance for stdio file descriptors in daemon mode. To disable Python's "
              "stdout buffering, set the `PYTHONUNBUFFERED` environment variable.",
   });
-  rows.push_back(ignored({
+  rows.push_back({
       .name = "statsd_host",
       .section = "Logging",
       .flags = {"--statsd-host"},
@@ -159,19 +158,24 @@ void add_logging_settings(std::vector<Setting>& rows) {
       .validate = validate_statsd_address(),
       .short_doc = "The address of the StatsD server to log to.",
       .doc = "A string of the form `unix://PATH` (a unix domain socket) or `HOST:PORT` (port 8125 "
-             "when omitted).",
-  }, kNoStatsd));
-  rows.push_back(ignored(logging_text("dogstatsd_tags", {"--dogstatsd-tags"}, "DOGSTATSD_TAGS", std::string(""),
+             "when omitted). Metrics have gunicorn's names and types: `gunicorn.requests`, "
+             "`gunicorn.request.status.NNN` (counters), `gunicorn.request.duration` (ms), "
+             "`gunicorn.workers` (gauge), `gunicorn.backlog` (with `enable_backlog_metric`), "
+             "`gunicorn.log.warning|error|critical|exception` (counters). narwhal buffers a loop "
+             "turn's metrics into one datagram (lines separated by newlines) and never blocks on "
+             "the socket.",
+  });
+  rows.push_back(logging_text("dogstatsd_tags", {"--dogstatsd-tags"}, "DOGSTATSD_TAGS", std::string(""),
                               "A comma-delimited list of datadog statsd (dogstatsd) tags to append to "
                               "statsd metrics.",
-                              "For example `'tag1:value1,tag2:value2'`."), kNoStatsd));
-  rows.push_back(ignored(logging_text("statsd_prefix", {"--statsd-prefix"}, "STATSD_PREFIX", std::string(""),
+                              "For example `'tag1:value1,tag2:value2'`."));
+  rows.push_back(logging_text("statsd_prefix", {"--statsd-prefix"}, "STATSD_PREFIX", std::string(""),
                               "Prefix to use when emitting statsd metrics.",
-                              "A trailing `.` is added if not provided."), kNoStatsd));
-  rows.push_back(ignored(logging_flag("enable_backlog_metric", "--enable-backlog-metric",
+                              "A trailing `.` is added if not provided."));
+  rows.push_back(logging_flag("enable_backlog_metric", "--enable-backlog-metric",
                               "Enable socket backlog metric (only supported on Linux).",
                               "Emits a `gunicorn.backlog` histogram with the number of connections "
-                              "waiting in the listen backlog."), kNoStatsd));
+                              "waiting in the listen backlog."));
   rows.push_back({
       .name = "proc_name",
       .section = "Process Naming",

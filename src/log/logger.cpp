@@ -138,6 +138,30 @@ bool Logger::reopen() {
 }
 
 void Logger::write(Level level, std::string_view message) {
+  // gunicorn's Statsd logger counts warning, error and critical lines.
+  if (statsd_.enabled()) {
+    if (level == Level::Warning) statsd_.increment("gunicorn.log.warning");
+    else if (level == Level::Error) statsd_.increment("gunicorn.log.error");
+    else if (level == Level::Critical) statsd_.increment("gunicorn.log.critical");
+  }
+  write_line_only(level, message);
+}
+
+void Logger::exception(std::string_view message) {
+  if (!enabled(Level::Error)) return;
+  if (statsd_.enabled()) statsd_.increment("gunicorn.log.exception");
+  write_line_only(Level::Error, message);
+}
+
+void Logger::request_metrics(int status, int64_t duration_us) {
+  if (!statsd_.enabled()) return;
+  // gunicorn's Statsd.access: the duration in ms, the request, its status.
+  statsd_.histogram_ms("gunicorn.request.duration", static_cast<double>(duration_us) / 1000.0);
+  statsd_.increment("gunicorn.requests");
+  if (status > 0) statsd_.increment("gunicorn.request.status." + std::to_string(status));
+}
+
+void Logger::write_line_only(Level level, std::string_view message) {
   thread_local std::string line;
   line.clear();
   append_error_time(line, std::time(nullptr));

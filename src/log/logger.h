@@ -13,6 +13,7 @@
 
 #include "base/unique_fd.h"
 #include "log/access_format.h"
+#include "log/statsd.h"
 
 namespace narwhal::log {
 
@@ -46,6 +47,7 @@ class Logger {
   Level level() const { return level_; }
   bool enabled(Level level) const { return level >= level_; }
   void write(Level level, std::string_view message);  // one line, timestamped, with getpid()
+  void write_line_only(Level level, std::string_view message);  // write() without the metric
   void debug(std::string_view m) {
     if (enabled(Level::Debug)) write(Level::Debug, m);
   }
@@ -61,6 +63,14 @@ class Logger {
   void critical(std::string_view m) {
     if (enabled(Level::Critical)) write(Level::Critical, m);
   }
+  // An error with a traceback (gunicorn's log.exception): logged at ERROR; statsd counts it as
+  // gunicorn.log.exception rather than gunicorn.log.error.
+  void exception(std::string_view m);
+
+  // statsd_host: gunicorn's metrics (log/statsd.h). A finished request's are reported with
+  // request_metrics whether or not the access log is on (gunicorn: Statsd.access).
+  Statsd& statsd() { return statsd_; }
+  void request_metrics(int status, int64_t duration_us);
 
   bool access_enabled() const { return access_fd_ >= 0; }
   void access(const AccessRecord& record);  // no-op when the access log is off
@@ -78,6 +88,7 @@ class Logger {
   std::string errorlog_path_;
   std::string accesslog_path_;
   AccessFormat format_;
+  Statsd statsd_;
 };
 
 // The process's logger (the one explicit per-process context for logging).

@@ -57,6 +57,7 @@ bool rebind_listeners(Startup& startup, const config::Config& cfg, bool unlink_u
 void set_arbiter_options(const Startup& startup, arbiter::ArbiterOptions* options) {
   const config::Config& cfg = startup.cfg;
   options->workers = static_cast<int>(cfg.get_int("workers"));
+  options->backlog_metric = cfg.get_bool("enable_backlog_metric") && cfg.is_set("statsd_host");
   options->timeout = static_cast<double>(cfg.get_int("timeout"));
   options->graceful_timeout = static_cast<double>(cfg.get_int("graceful_timeout"));
   options->proc_name = cfg.is_set("proc_name") ? cfg.get_string("proc_name") : startup.app_uri;  // gunicorn: default_proc_name is the app uri

@@ -124,8 +124,16 @@ bool prepare_python_path(const config::Config& cfg) {
 bool open_logs(const config::Config& cfg, std::string* error) {
   log::Level level = log::Level::Info;
   log::parse_level(cfg.get_string("loglevel"), &level);
-  return log::logger().open(cfg.get_string("errorlog"), cfg.is_set("accesslog") ? cfg.get_string("accesslog") : "",
-                            level, cfg.get_string("access_log_format"), error);
+  if (!log::logger().open(cfg.get_string("errorlog"), cfg.is_set("accesslog") ? cfg.get_string("accesslog") : "",
+                           level, cfg.get_string("access_log_format"), error)) {
+    return false;
+  }
+  if (cfg.is_set("statsd_host") &&
+      !log::logger().statsd().open(cfg.get_string("statsd_host"), cfg.get_string("statsd_prefix"),
+                                   cfg.get_string("dogstatsd_tags"), error)) {
+    return false;
+  }
+  return true;
 }
 
 net::ListenOptions listen_options(const config::Config& cfg) {

@@ -238,7 +238,16 @@ int serve(Startup& startup) {
   arbiter::Callbacks callbacks;
   callbacks.before_fork = [] { PyOS_BeforeFork(); };
   callbacks.after_fork_parent = [] { PyOS_AfterFork_Parent(); };
-  callbacks.after_fork_child = [] { PyOS_AfterFork_Child(); };
+  callbacks.after_fork_child = [] {
+    PyOS_AfterFork_Child();
+    log::logger().statsd().discard_pending();  // the master's buffered metrics are its own
+  };
+  callbacks.metric = [](const std::string& name, long long value, bool histogram) {
+    log::Statsd& statsd = log::logger().statsd();
+    if (histogram) statsd.histogram(name, value);
+    else statsd.gauge(name, value);
+  };
+  callbacks.flush_metrics = [] { log::logger().statsd().flush(); };
   callbacks.run_worker = [&startup](arbiter::WorkerContext& context) { return worker_main(startup, context); };
   callbacks.log_debug = [](const std::string& m) { log::logger().debug(m); };
   callbacks.log_info = [](const std::string& m) { log::logger().info(m); };

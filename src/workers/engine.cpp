@@ -129,6 +129,7 @@ int Engine::run(Policy& policy) {
     }
     serve_ready_list();
     graveyard_.clear();
+    log::logger().statsd().flush();  // this turn's request metrics, one datagram
   }
   // Connections a pool thread still runs stay as they are: the process exits under them.
   for (auto it = connections_.begin(); it != connections_.end();) {

@@ -80,6 +80,7 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
   if (hooks.post_request) hooks.post_request(exchange.head(), request, result.environ.get(), result.status);
   started_ms_.store(0, std::memory_order_relaxed);
   const int64_t done_us = clock::monotonic_us();
+  log::logger().request_metrics(result.status, done_us - started_us);
   if (access_logged) {
     access_log(connection, exchange.head(), result.status, result.body_bytes, done_us - started_us,
                result.response_headers.get());

@@ -16,7 +16,7 @@ namespace {
 void log_app_error(const Exchange& exchange, std::string_view what) {
   std::string message = std::string(what) + " " + std::string(exchange.head().target) + "\n" +
                         py::format_exception();
-  log::logger().error(message);
+  log::logger().exception(message);
 }
 
 // Sends a bytes object without the GIL; returns 0 or -errno. A reference is held meanwhile
