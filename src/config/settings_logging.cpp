@@ -4,7 +4,6 @@
 namespace narwhal::config {
 
 // Why rows below are ignored or refused (Setting::support).
-constexpr const char* kNoSyslog = "syslog logging is not implemented yet";
 constexpr const char* kCppLogger = "the C++ logger is configured by errorlog, accesslog, loglevel and access_log_format";
 namespace {
 
@@ -47,8 +46,8 @@ Setting logging_text(std::string name, std::vector<std::string> flags, std::stri
 void add_logging_settings(std::vector<Setting>& rows) {
   rows.push_back(logging_text("accesslog", {"--access-logfile"}, "FILE", std::monostate{},
                               "The Access log file to write to.", "`'-'` means log to stdout."));
-  rows.push_back(ignored(logging_flag("disable_redirect_access_to_syslog", "--disable-redirect-access-to-syslog",
-                              "Disable redirect access logs to syslog.", ""), kNoSyslog));
+  rows.push_back(logging_flag("disable_redirect_access_to_syslog", "--disable-redirect-access-to-syslog",
+                              "Disable redirect access logs to syslog.", ""));
   rows.push_back(logging_text(
       "access_log_format", {"--access-logformat"}, "STRING",
       std::string("%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\""),
@@ -118,20 +117,22 @@ void add_logging_settings(std::vector<Setting>& rows) {
   rows.push_back(ignored(logging_text("logconfig_json", {"--log-config-json"}, "FILE", std::monostate{},
                               "The log config to read config from a JSON file.",
                               "Format: `logging.config.dictConfig` as JSON."), kCppLogger));
-  rows.push_back(ignored(logging_text("syslog_addr", {"--log-syslog-to"}, "SYSLOG_ADDR",
+  rows.push_back(logging_text("syslog_addr", {"--log-syslog-to"}, "SYSLOG_ADDR",
                               std::string("udp://localhost:514"), "Address to send syslog messages.",
                               "A string of the form `unix://PATH#TYPE` (a unix domain socket; `TYPE` "
                               "is `stream`, the default, or `dgram`), `udp://HOST:PORT` or "
-                              "`tcp://HOST:PORT`."), kNoSyslog));
-  rows.push_back(ignored(logging_flag("syslog", "--log-syslog", "Send narwhal logs to syslog.",
+                              "`tcp://HOST:PORT`. Each line is sent as Python's SysLogHandler "
+                              "does for gunicorn: `<PRI>gunicorn.<prefix>.error: [pid] message` "
+                              "(`.access` for access lines), NUL-terminated; sending never blocks."));
+  rows.push_back(logging_flag("syslog", "--log-syslog", "Send narwhal logs to syslog.",
                               "Access logs go to syslog too unless "
-                              "*disable_redirect_access_to_syslog* is set."), kNoSyslog));
-  rows.push_back(ignored(logging_text("syslog_prefix", {"--log-syslog-prefix"}, "SYSLOG_PREFIX", std::monostate{},
+                              "*disable_redirect_access_to_syslog* is set."));
+  rows.push_back(logging_text("syslog_prefix", {"--log-syslog-prefix"}, "SYSLOG_PREFIX", std::monostate{},
                               "Makes narwhal use the parameter as program-name in the syslog entries.",
                               "All entries will be prefixed by `gunicorn.<prefix>`. By default the "
-                              "program name is the name of the process."), kNoSyslog));
-  rows.push_back(ignored(logging_text("syslog_facility", {"--log-syslog-facility"}, "SYSLOG_FACILITY",
-                              std::string("user"), "Syslog facility name.", ""), kNoSyslog));
+                              "program name is the name of the process."));
+  rows.push_back(logging_text("syslog_facility", {"--log-syslog-facility"}, "SYSLOG_FACILITY",
+                              std::string("user"), "Syslog facility name.", "An unknown name stops the start-up."));
   rows.push_back({
       .name = "enable_stdio_inheritance",
       .section = "Logging",

@@ -162,6 +162,11 @@ void Logger::request_metrics(int status, int64_t duration_us) {
 }
 
 void Logger::write_line_only(Level level, std::string_view message) {
+  if (syslog_.enabled()) {
+    const int severity = level >= Level::Critical ? 2 : level >= Level::Error ? 3 : level >= Level::Warning ? 4
+                         : level >= Level::Info ? 6 : 7;
+    syslog_.send(severity, false, ::getpid(), message);
+  }
   thread_local std::string line;
   line.clear();
   append_error_time(line, std::time(nullptr));
@@ -180,6 +185,7 @@ void Logger::access(const AccessRecord& record) {
   thread_local std::string line;
   line.clear();
   format_.render(record, line);
+  if (syslog_access_ && syslog_.enabled()) syslog_.send(6, true, ::getpid(), line);
   line.push_back('\n');
   write_line(access_fd_, line);
 }

@@ -14,6 +14,7 @@
 #include "base/unique_fd.h"
 #include "log/access_format.h"
 #include "log/statsd.h"
+#include "log/syslog.h"
 
 namespace narwhal::log {
 
@@ -70,6 +71,9 @@ class Logger {
   // statsd_host: gunicorn's metrics (log/statsd.h). A finished request's are reported with
   // request_metrics whether or not the access log is on (gunicorn: Statsd.access).
   Statsd& statsd() { return statsd_; }
+  // --log-syslog: error lines (and access lines when `access` is true) also go to syslog.
+  Syslog& syslog() { return syslog_; }
+  void set_syslog_access(bool access) { syslog_access_ = access; }
   void request_metrics(int status, int64_t duration_us);
 
   bool access_enabled() const { return access_fd_ >= 0; }
@@ -89,6 +93,8 @@ class Logger {
   std::string accesslog_path_;
   AccessFormat format_;
   Statsd statsd_;
+  Syslog syslog_;
+  bool syslog_access_ = false;
 };
 
 // The process's logger (the one explicit per-process context for logging).

@@ -100,7 +100,7 @@ bool reload_settings(Startup& startup, arbiter::ArbiterOptions* options) {
   }
   const config::Config& cfg = fresh.cfg;
   std::string error;
-  if (!open_logs(cfg, &error)) {
+  if (!open_logs(cfg, fresh.app_uri, &error)) {
     log::logger().error("Reload: " + error);
   }
   warn_ignored_settings(cfg);

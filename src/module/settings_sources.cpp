@@ -121,12 +121,26 @@ bool prepare_python_path(const config::Config& cfg) {
   return true;
 }
 
-bool open_logs(const config::Config& cfg, std::string* error) {
+bool open_logs(const config::Config& cfg, const std::string& app_uri, std::string* error) {
   log::Level level = log::Level::Info;
   log::parse_level(cfg.get_string("loglevel"), &level);
   if (!log::logger().open(cfg.get_string("errorlog"), cfg.is_set("accesslog") ? cfg.get_string("accesslog") : "",
                            level, cfg.get_string("access_log_format"), error)) {
     return false;
+  }
+  if (cfg.get_bool("syslog")) {
+    // gunicorn: program "gunicorn.<syslog_prefix or proc_name with ':' as '.'>".
+    std::string prefix = cfg.is_set("syslog_prefix") ? cfg.get_string("syslog_prefix")
+                         : cfg.is_set("proc_name")   ? cfg.get_string("proc_name")
+                                                     : app_uri;  // gunicorn's default_proc_name
+    for (char& c : prefix) {
+      if (c == ':') c = '.';
+    }
+    if (!log::logger().syslog().open(cfg.get_string("syslog_addr"), cfg.get_string("syslog_facility"),
+                                     "gunicorn." + prefix, error)) {
+      return false;
+    }
+    log::logger().set_syslog_access(!cfg.get_bool("disable_redirect_access_to_syslog"));
   }
   if (cfg.is_set("statsd_host") &&
       !log::logger().statsd().open(cfg.get_string("statsd_host"), cfg.get_string("statsd_prefix"),

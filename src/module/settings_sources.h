@@ -26,7 +26,7 @@ int load_settings(const std::vector<std::string>& argv, config::Config& cfg, std
 bool set_environment(const config::Config& cfg);      // raw_env → os.environ
 bool install_spew();  // --spew: narwhal._glue.spew() (the error is printed on failure)
 bool prepare_python_path(const config::Config& cfg);  // chdir, then pythonpath on sys.path
-bool open_logs(const config::Config& cfg, std::string* error);
+bool open_logs(const config::Config& cfg, const std::string& app_uri, std::string* error);
 net::ListenOptions listen_options(const config::Config& cfg);
 http::ParserOptions parser_options(const config::Config& cfg);
 // Unix socket files go to the workers' user/group (gunicorn's UnixSocket).

@@ -305,7 +305,7 @@ int run_main(const std::vector<std::string>& argv) {
     print_error(error);
     return 1;
   }
-  if (!module::open_logs(cfg, &error)) {
+  if (!module::open_logs(cfg, startup.app_uri, &error)) {
     print_error(error);
     return 1;
   }
