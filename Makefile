@@ -112,8 +112,10 @@ zero-drop: install
 	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider -s tests/integration/test_zero_drop.py
 
 # Benchmark suite: narwhal beside gunicorn (sync, gthread), uWSGI, waitress, uvicorn and nginx
-# (~12 min; inserts its report into bench/RESULTS.md). bench-profile: perf + strace of a worker.
-.PHONY: bench-deps bench-full bench-profile
+# (~12 min; inserts its report into bench/RESULTS.md, raw numbers and SVG charts into
+# bench/results/<stamp>/). bench-profile: perf + strace of a worker. bench-test: the suite's own
+# tests (tables, results.json, charts; no servers, a few seconds; not part of `make test`).
+.PHONY: bench-deps bench-full bench-profile bench-test
 bench-deps:
 	./bench/install-deps.sh
 
@@ -122,6 +124,9 @@ bench-full: install bench-deps
 
 bench-profile: install bench-deps
 	./bench/profile.sh
+
+bench-test:
+	$(PYTHON) -m pytest -q -p no:cacheprovider bench/tests
 
 # Mutated requests against the real server (all of the worker, not just the parser).
 fuzz-live: install

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the benchmark suite needs (bench/suite.py, bench/profile.sh): the
-# peer servers, load and profiling tools. Kept apart from scripts/install-deps.sh so CI never pays
+# peer servers, load and profiling tools, matplotlib for the charts. Kept apart from scripts/install-deps.sh so CI never pays
 # for them. Idempotent: does nothing when they are all present.
 set -euo pipefail
 packages=(
@@ -12,5 +12,6 @@ packages=(
   python3-uvicorn python3-httptools python3-uvloop   # uvicorn with httptools + uvloop
   nginx-light                           # the ceiling: `return 200` and static files
   linux-perf strace                     # bench/profile.sh
+  python3-matplotlib                    # bench/charts.py: the SVG charts of a suite run
 )
 exec "$(dirname "$0")/../scripts/install-deps.sh" "${packages[@]}"

@@ -6,6 +6,8 @@ nginx, one fresh server per measurement, server pinned to one core and wrk to th
   bench/suite.py --append             # ... and insert the report into bench/RESULTS.md
   bench/suite.py --only hello-keepalive,idle --servers narwhal,gunicorn-sync --runs 1 --duration 3
 
+Every run also saves its raw rows as bench/results/<UTC stamp>/results.json and, with
+python3-matplotlib, SVG charts beside it (bench/charts.py), which the report links.
 See bench/README.md for what is measured and how to read it. Progress goes to stderr.
 """
 import argparse
@@ -27,9 +29,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 APPS = os.path.join(HERE, "apps")
 LIB = os.path.join(HERE, "lib")
-sys.path.insert(0, LIB)
+sys.path[:0] = [HERE, LIB]  # bench/charts.py, bench/lib/
 import proctree  # noqa: E402  (bench/lib)
 from report import parse_wrk  # noqa: E402
+from suite_tables import IDLE_TITLE, SCALE_BASELINE, SCALE_NAMES, TITLES, baseline_for, idle_table, mib, rows_table  # noqa: E402
 
 PY = "/usr/bin/python3"  # never the pyenv python3 first on PATH
 NARWHAL = os.environ.get("NARWHAL", "/work/main/.venv/bin/narwhal")
@@ -628,55 +631,6 @@ WORKLOADS = {
 # ---------------------------------------------------------------------------------------------
 # Report.
 
-def mib(kb):
-    return f"{kb / 1024:.1f}"
-
-
-def rss_text(rss):
-    if not rss:
-        return ""
-    master, workers = rss
-    return mib(master) + " / " + (" + ".join(mib(w) for w in workers) if workers else "—")
-
-
-def rows_table(rows, baseline="gunicorn-sync"):
-    lines = [f"| server | req/s (median) | runs | × {baseline.replace('-', ' ')} | p50 ms | p99 ms | server µs/req | "
-             "server busy | wrk µs/req | wrk busy | server core / client core busy (softirq) | other load | "
-             "RSS MiB idle: master / workers | RSS MiB after | errors |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|---:|"]
-    base = next((r for r in rows if r["server"] == baseline and "rps" in r), None)
-    for r in rows:
-        if "rps" not in r:
-            lines.append(f"| {r['server']} | skipped: {r.get('skip', '?')} |" + " |" * 13)
-            continue
-        ratio = f"{r['rps'] / base['rps']:.2f}" if base else "n/a"
-        idle = r.get("idle_mode")
-        name = r["server"] + (f" (idle cores: {idle})" if idle and idle != CTX["args"].idle_mode else "")
-        runs = ", ".join(f"{x / 1000:.1f}k" if x >= 1000 else f"{x:.0f}" for x in r["rps_runs"])
-        lines.append(f"| {name} | {r['rps']:,.0f} | {runs} | {ratio} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                     f"{r['server_us']:.1f} | {r['server_busy']:.0%} | {r['wrk_us']:.1f} | {r['wrk_busy']:.0%} | "
-                     f"{r['server_core'][0]:.0%} ({r['server_core'][1]:.0%}) / {r['client_core'][0]:.0%} ({r['client_core'][1]:.0%}) | "
-                     f"{r['other_busy']:.0%} | "
-                     f"{rss_text(r.get('rss_idle'))} | {rss_text(r.get('rss_after'))} | {r['errors']} |")
-    return lines
-
-
-def idle_table(rows):
-    lines = ["| server | idle conns open (failed) | req/s without | req/s with | change | server µs/req without → with | "
-             "p99 ms without → with | worker RSS MiB before → with idle → after load | still open at end |",
-             "|---|---|---:|---:|---:|---|---|---|---:|"]
-    for r in rows:
-        if "with" not in r:
-            lines.append(f"| {r['server']} | skipped: {r.get('skip', '?')} |" + " |" * 7)
-            continue
-        a, b = r["without"], r["with"]
-        lines.append(f"| {r['server']} | {r['idle_open']} ({r['idle_failed']}) | {a['rps']:,.0f} | {b['rps']:,.0f} | "
-                     f"{b['rps'] / a['rps'] - 1:+.1%} | {a['server_us']:.1f} → {b['server_us']:.1f} | "
-                     f"{a['p99_ms']:.2f} → {b['p99_ms']:.2f} | {mib(r['rss_worker_before_kb'])} → "
-                     f"{mib(r['rss_worker_idle_kb'])} → {mib(r['rss_worker_after_kb'])} | {r['idle_still_open']} |")
-    return lines
-
-
 def find(results, workload, server):
     # "narwhal" must not match "narwhal-gthread"; "narwhal -w 1" matches the scaling rows' longer labels.
     return next((r for r in results.get(workload, []) if (r["server"] == server or r["server"].startswith(server + " "))
@@ -785,37 +739,103 @@ def targets(results):
     return out
 
 
-SCALE_NAMES = {"scale-heavy": "Flask + Jinja page /report", "scale-hello": "hello world", "scale-flask": "Flask /json"}
-
-TITLES = {
-    "hello-keepalive": "Hello world, keep-alive (wrk -t1 -c50)",
-    "hello-close": "Hello world, `Connection: close` (wrk -t1 -c50 -H 'Connection: close')",
-    "flask-json": "Flask `/json` (jsonify of a small dict), keep-alive",
-    "sleep-10ms": "App sleeping 10 ms per request (`apps/sleep_app.py`), keep-alive, wrk -t1 -c64",
-    "sleep-10ms-500": "The same app with 500 keep-alive clients on one gevent worker (`--worker-connections 1000`), wrk -t1 -c500",
-    "flask-json-halt": "Flask `/json` again, idle cores halting (the machine's default): the cost of waking an idle wrk",
-    "file-1mib": "1 MiB response: wsgi.file_wrapper (narwhal: sendfile) vs nginx static, keep-alive",
-    "upload-10mib": "10 MiB upload read through wsgi.input (wrk -s upload.lua: POST of 10 MiB)",
-    "scaling": "One worker vs two (narwhal), keep-alive",
-}
-
-
-def report(ctx, results, started, finished):
+def run_metadata(ctx, results, started, finished):
+    """What the report's header says about the run, as data (also saved in results.json)."""
     args = ctx["args"]
-    lines = [f"## {started:%Y-%m-%d %H:%M} UTC — benchmark suite (bench/suite.py)", ""]
     try:
         commit = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", HERE, "status", "--porcelain", "--", "../src"], capture_output=True, text=True).stdout.strip()
     except OSError:
         commit, dirty = "?", ""
     cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    return {
+        "title": f"{started:%Y-%m-%d %H:%M} UTC — benchmark suite (bench/suite.py)",
+        "started": started.isoformat(timespec="seconds"), "finished": finished.isoformat(timespec="seconds"),
+        "stamp": started.strftime("%Y-%m-%dT%H%MZ"),
+        "commit": commit or "?", "src_dirty": bool(dirty),
+        "machine": " ".join(platform.uname()), "cpus": os.cpu_count(), "cpu_model": cpu_model,
+        "load_before": ctx["load_before"],
+        "max_load": max((r.get("load", 0) for rows in results.values() for r in rows), default=0),
+        "versions": ctx["versions"], "wrk": ctx["wrk_version"], "python": platform.python_version(),
+        "method": {"server_cpu": args.server_cpu, "client_cpu": args.client_cpu, "warmup_s": args.warmup,
+                   "runs": args.runs, "duration_s": args.duration, "idle_mode": args.idle_mode,
+                   "idle_connections": args.idle},
+        "command": " ".join(["bench/suite.py"] + sys.argv[1:]),
+    }
+
+
+def results_document(meta, results):
+    """results.json: the run's metadata, then per workload its title, baseline and rows as measured."""
+    workloads = {}
+    for workload in (w for w in WORKLOADS if w in results):  # the report's order
+        rows = results[workload]
+        if workload == "idle":
+            title = IDLE_TITLE.format(n=meta["method"]["idle_connections"])
+        else:
+            title = TITLES[workload]
+        baseline = SCALE_BASELINE if workload == "scaling" else baseline_for(rows)
+        workloads[workload] = {"title": title, "baseline": baseline, "rows": rows}
+    return {"format": 1, "source": "bench/suite.py", **meta, "workloads": workloads,
+            "targets": [{"target": t, "measured": m, "verdict": v} for t, m, v in targets(results)]}
+
+
+def save_results(document, directory):
+    """Writes DIRECTORY/results.json (a new bench/results/<stamp>/ unless --results-dir says where)."""
+    if directory is None:
+        directory = base = os.path.join(HERE, "results", document["stamp"])
+        suffix = 2
+        while os.path.exists(os.path.join(directory, "results.json")):
+            directory, suffix = f"{base}-{suffix}", suffix + 1
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "results.json")
+    with open(path, "w") as f:
+        json.dump(document, f, indent=1, ensure_ascii=False, default=str)
+        f.write("\n")
+    log(f"raw results in {path}")
+    return path
+
+
+def render_charts(json_path):
+    """{"overview"|workload: svg path} rendered by bench/charts.py, or the reason there are none."""
+    import charts  # bench/charts.py; imports matplotlib only when rendering
+    reason = charts.missing()
+    if reason:
+        log(f"charts skipped: {reason}")
+        return f"skipped: {reason}"
+    try:
+        rendered = charts.render(json_path)
+    except Exception as error:  # a chart must never cost the run's results: they are saved already
+        log(f"charts failed: {error!r}")
+        return f"failed ({type(error).__name__}: {error})"
+    log(f"charts: {', '.join(sorted(rendered)) or 'none'} in {os.path.dirname(json_path)}")
+    return rendered
+
+
+def shown_path(path, start=None):
+    """path relative to start (default bench/, where RESULTS.md is: links), absolute when outside the repository."""
+    relative = os.path.relpath(path, start or HERE)
+    return os.path.abspath(path) if os.path.relpath(path, os.path.dirname(HERE)).startswith("..") else relative
+
+
+def chart_line(charts, name, what):
+    """A Markdown image of one chart, or nothing."""
+    if not isinstance(charts, dict) or name not in charts:
+        return []
+    return [f"![{what}]({shown_path(charts[name])})", ""]
+
+
+def report(ctx, results, meta, json_path=None, charts=None):
+    """The Markdown report; json_path/charts (from save_results/render_charts) add links to them."""
+    args = ctx["args"]
+    started, finished = (datetime.datetime.fromisoformat(meta[k]) for k in ("started", "finished"))
+    lines = [f"## {meta['title']}", ""]
     lines += [
-        f"- commit: {commit}{' (src/ has uncommitted changes)' if dirty else ''}; run took {(finished - started).total_seconds() / 60:.1f} min",
-        f"- machine: `{' '.join(platform.uname())}`, {os.cpu_count()} × {cpu_model}",
-        f"- load average before the run: {' '.join(ctx['load_before'])}; highest 1-min load seen before a measurement: "
-        f"{max((r.get('load', 0) for rows in results.values() for r in rows), default=0):.2f}",
-        "- versions: " + "; ".join(f"{name}: {ctx['versions'][name]}" for name in ctx["versions"]) +
-        f"; wrk: {ctx['wrk_version']}; Python {platform.python_version()} (/usr/bin/python3)",
+        f"- commit: {meta['commit']}{' (src/ has uncommitted changes)' if meta['src_dirty'] else ''}; run took {(finished - started).total_seconds() / 60:.1f} min",
+        f"- machine: `{meta['machine']}`, {meta['cpus']} × {meta['cpu_model']}",
+        f"- load average before the run: {' '.join(meta['load_before'])}; highest 1-min load seen before a measurement: "
+        f"{meta['max_load']:.2f}",
+        "- versions: " + "; ".join(f"{name}: {meta['versions'][name]}" for name in meta["versions"]) +
+        f"; wrk: {meta['wrk']}; Python {meta['python']} (/usr/bin/python3)",
         f"- method: server pinned with `taskset -c {args.server_cpu}`, wrk with `taskset -c {args.client_cpu}`; fresh server per row; "
         f"{args.warmup} s warm-up, then {args.runs} runs × {args.duration} s; req/s = median run, p50/p99 from the median run; "
         "server µs/req = utime+stime of the whole server tree over the runs ÷ requests; wrk µs/req = wrk's own "
@@ -824,14 +844,27 @@ def report(ctx, results, started, finished):
         f"- idle client cores: {args.idle_mode} (rows that differ say so) — `poll` sets wrk's cores' PM QoS resume latency "
         "to 0 (sysfs `pm_qos_resume_latency_us` = n/a), so an idle wrk polls instead of halting and waking it costs the "
         "server no VM exit; `halt` is this VM's default (`haltpoll.guest_halt_poll_ns=0`). See bench/README.md.",
-        f"- command: `{' '.join(['bench/suite.py'] + sys.argv[1:])}`",
-        "",
+        f"- command: `{meta['command']}`",
     ]
+    if json_path:
+        raw = shown_path(json_path)
+        command = f"`bench/charts.py {shown_path(json_path, os.path.dirname(HERE))}`"
+        data = f"raw numbers in [{os.path.basename(raw)}]({raw})"
+        if isinstance(charts, dict) and charts:
+            lines.append(f"- charts: the overview below and one per workload, rendered by {command} from the {data}")
+        elif isinstance(charts, dict):
+            lines.append(f"- charts: none (no workload was measured); {data}")
+        else:
+            lines.append(f"- charts: {charts or 'not rendered (--no-charts)'}; render them with {command} "
+                         f"(python3-matplotlib: bench/install-deps.sh); {data}")
+    lines.append("")
+    lines += chart_line(charts, "overview", "req/s relative to the baseline server, per workload")
     for workload in WORKLOADS:
         if workload not in results:
             continue
         if workload == "idle":
-            lines += [f"### {args.idle} idle keep-alive connections + 50 active wrk clients (hello, 1 worker)", ""]
+            lines += [f"### {IDLE_TITLE.format(n=args.idle)}", ""]
+            lines += chart_line(charts, "idle", f"{args.idle} idle connections: req/s, server µs/request and worker RSS")
             lines += idle_table(results[workload])
             lines += ["", "narwhal: `--keep-alive 3600 --worker-connections N+1000` (so the idle connections are not "
                       "expired or refused); narwhal-gthread and gunicorn gthread: the same flags with `-k gthread --threads 4`. The idle helper "
@@ -839,12 +872,16 @@ def report(ctx, results, started, finished):
                       "and then holds them silent. Worker RSS 'before' is after the 'without' runs.", ""]
             continue
         lines += [f"### {TITLES[workload]}", ""]
+        if workload != "scaling":
+            lines += chart_line(charts, workload, f"{workload}: req/s and server CPU µs/request per server")
         if workload == "scaling":
             for sub in ("scale-heavy", "scale-hello", "scale-flask"):
                 rows = [r for r in results[workload] if r["workload"] == sub]
                 if rows:
                     lines += [f"{SCALE_NAMES[sub]}:", ""]
-                    lines += [l.replace("| × narwhal -w 1 (core 0; wrk -t1 core 1) |", "| × |") for l in rows_table(rows, baseline="narwhal -w 1 (core 0; wrk -t1 core 1)")]
+                    lines += chart_line(charts, sub, f"{sub}: req/s and server CPU µs/request, one worker vs two")
+                    lines += [l.replace(f"| × {SCALE_BASELINE} |", "| × |")
+                              for l in rows_table(rows, baseline=SCALE_BASELINE, idle_mode=args.idle_mode)]
                     lines.append("")
                     for r in rows:
                         if len(r.get("worker_cpu_split", [])) > 1:
@@ -853,10 +890,9 @@ def report(ctx, results, started, finished):
             lines += ["Caveat: with two workers the server and wrk share both cores, so the client's own CPU "
                       "(wrk µs/req) comes out of the same budget; the one-worker row is the usual pinned layout.", ""]
             continue
-        # a run without gunicorn sync (gthread rows, an A/B run) compares with what it has
-        baseline = next((b for b in ("gunicorn-sync", "gunicorn-gthread", "narwhal-before") if find(results, workload, b)),
-                        "gunicorn-sync")
-        lines += rows_table(results[workload], baseline)
+        # a run without gunicorn sync (gthread or gevent rows, an A/B run) compares with what it has
+        baseline = baseline_for(results[workload]) or "gunicorn-sync"
+        lines += rows_table(results[workload], baseline, idle_mode=args.idle_mode)
         lines.append("")
     checks = targets(results)
     if checks:
@@ -899,7 +935,9 @@ def main():
     parser.add_argument("--file-connections", type=int, default=10)
     parser.add_argument("--upload-connections", type=int, default=4)
     parser.add_argument("--append", action="store_true", help="insert the report into bench/RESULTS.md")
-    parser.add_argument("--json", help="also write the raw results there")
+    parser.add_argument("--json", help="also write the raw results (results.json) there")
+    parser.add_argument("--results-dir", help="where results.json and the charts go (default: bench/results/<UTC stamp>/)")
+    parser.add_argument("--no-charts", action="store_true", help="save results.json but render no charts")
     parser.add_argument("--narwhal-before", default=NARWHAL_BEFORE,
                         help="binary of the narwhal-before server (A/B runs; env NARWHAL_BEFORE)")
     args = parser.parse_args()
@@ -947,11 +985,14 @@ def main():
         restore_idle_mode()
         finished = datetime.datetime.now(datetime.timezone.utc)
         shutil.rmtree(work, ignore_errors=True)
-    text = report(CTX, results, started, finished)
-    print(text)
+    meta = run_metadata(CTX, results, started, finished)
+    document = results_document(meta, results)
+    json_path = save_results(document, args.results_dir)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1, default=str)
+        shutil.copyfile(json_path, args.json)
+    charts = None if args.no_charts else render_charts(json_path)
+    text = report(CTX, results, meta, json_path, charts)
+    print(text)
     if args.append:
         append_to_results(text)
 
