@@ -81,8 +81,9 @@ void add_logging_settings(std::vector<Setting>& rows) {
       .doc = "Valid level names are `debug`, `info`, `warning`, `error` and `critical` (any case). "
              "gunicorn silently treats unknown names as `info`; narwhal rejects them.",
   });
-  rows.push_back(ignored(logging_flag("capture_output", "--capture-output",
-                              "Redirect stdout/stderr to specified file in *errorlog*.", ""), ""));
+  rows.push_back(logging_flag("capture_output", "--capture-output",
+                              "Redirect stdout/stderr to specified file in *errorlog*.",
+                              "Only when *errorlog* is a file; followed again after USR1 reopens it."));
   rows.push_back(ignored({
       .name = "logger_class",
       .section = "Logging",

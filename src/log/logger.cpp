@@ -1,5 +1,7 @@
 #include "log/logger.h"
 
+#include <cstdio>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/uio.h>
@@ -134,7 +136,17 @@ bool Logger::reopen() {
   };
   reopen_one(owned_error_fd_, errorlog_path_);
   reopen_one(owned_access_fd_, accesslog_path_);
+  if (capture_output_) capture_output();  // 1 and 2 still point at the rotated file
   return ok;
+}
+
+void Logger::capture_output() {
+  if (!owned_error_fd_) return;  // errorlog "-": stdout/stderr stay as they are (gunicorn)
+  capture_output_ = true;
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::dup2(error_fd_, 1);
+  ::dup2(error_fd_, 2);
 }
 
 void Logger::write(Level level, std::string_view message) {

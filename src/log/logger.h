@@ -43,6 +43,9 @@ class Logger {
   // inherited the descriptor follow. Returns false if a file could not be reopened (the old one
   // stays in use and an error line is written).
   bool reopen();
+  // --capture-output (gunicorn): when the error log is a file, descriptors 1 and 2 become it, so
+  // what the app prints lands in the error log; kept across reopen(). Flush stdio first.
+  void capture_output();
 
   void set_level(Level level) { level_ = level; }
   Level level() const { return level_; }
@@ -95,6 +98,7 @@ class Logger {
   Statsd statsd_;
   Syslog syslog_;
   bool syslog_access_ = false;
+  bool capture_output_ = false;
 };
 
 // The process's logger (the one explicit per-process context for logging).

@@ -128,6 +128,11 @@ bool open_logs(const config::Config& cfg, const std::string& app_uri, std::strin
                            level, cfg.get_string("access_log_format"), error)) {
     return false;
   }
+  if (cfg.get_bool("capture_output")) {
+    py::Ref args = py::Ref::steal(PyTuple_New(0));
+    if (!call_glue("flush_stdio", args.get())) PyErr_Clear();  // what Python buffered goes first
+    log::logger().capture_output();
+  }
   if (cfg.get_bool("syslog")) {
     // gunicorn: program "gunicorn.<syslog_prefix or proc_name with ':' as '.'>".
     std::string prefix = cfg.is_set("syslog_prefix") ? cfg.get_string("syslog_prefix")

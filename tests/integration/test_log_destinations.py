@@ -1,4 +1,4 @@
-"""--log-syslog (issue 15): error and access lines reach a real syslog socket in the layout
+"""Where log lines go (issue 15): --log-syslog (error and access lines reach a real syslog
 gunicorn's SysLogHandler produces: "<PRI>gunicorn.<prefix>.<error|access>: [pid] message\\0"."""
 
 import os
@@ -77,3 +77,48 @@ def test_unknown_facility_stops_the_start_up(cli):
             "wsgi_basic:app", timeout=20)
     assert p.returncode != 0
     assert "syslog_facility" in p.stderr and "nonsense" in p.stderr, p.stderr
+
+
+PRINTING_APP = '''
+import sys
+
+def app(environ, start_response):
+    print("stdout-marker", environ["PATH_INFO"], flush=True)
+    sys.stderr.write("stderr-marker %s\\n" % environ["PATH_INFO"])
+    sys.stderr.flush()
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"ok"]
+'''
+
+
+@pytest.mark.parametrize("capture", [True, False])
+def test_capture_output_sends_prints_to_the_error_log(server_factory, tmp_path, capture):
+    (tmp_path / "printing.py").write_text(PRINTING_APP)
+    log = tmp_path / "error.log"
+    args = ["--capture-output"] if capture else []
+    srv = server_factory("-w", "1", "--error-logfile", str(log), *args, "printing:app", cwd=tmp_path)
+    assert srv.get("/one").text == "ok"
+    time.sleep(0.3)
+    text = log.read_text()
+    assert "Booting worker" in text
+    if capture:
+        assert "stdout-marker /one" in text and "stderr-marker /one" in text, text
+    else:
+        assert "marker" not in text, text
+        assert "stdout-marker /one" in srv.stdout_text() and "stderr-marker /one" in srv.stderr_text()
+
+
+def test_capture_output_follows_the_reopened_log(server_factory, tmp_path):
+    import signal
+    from harness import wait_until
+    (tmp_path / "printing.py").write_text(PRINTING_APP)
+    log = tmp_path / "error.log"
+    srv = server_factory("-w", "1", "--error-logfile", str(log), "--capture-output", "printing:app", cwd=tmp_path)
+    assert srv.get("/before").text == "ok"
+    log.rename(tmp_path / "error.log.1")
+    os.kill(srv.pid, signal.SIGUSR1)
+    wait_until(log.exists, 5, message="the reopened error log")
+    time.sleep(1.2)  # workers look at USR1 at least once a second
+    assert srv.get("/after").text == "ok"
+    wait_until(lambda: "stdout-marker /after" in log.read_text(), 5, message="the print in the new file")
+    assert "/after" not in (tmp_path / "error.log.1").read_text()
