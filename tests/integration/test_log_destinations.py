@@ -1,5 +1,6 @@
-"""Where log lines go (issue 15): --log-syslog (error and access lines reach a real syslog
-gunicorn's SysLogHandler produces: "<PRI>gunicorn.<prefix>.<error|access>: [pid] message\\0"."""
+"""Where log lines go (issue 15): --log-syslog sends error and access lines to a real syslog
+socket in the layout gunicorn's SysLogHandler produces ("<PRI>gunicorn.<prefix>.<error|access>:
+[pid] message\\0"); --capture-output sends what the app prints to the error log file."""
 
 import os
 import re
