@@ -100,7 +100,8 @@ def test_sigterm_lets_inflight_request_finish(server_factory):
     assert rc == 0
 
 
-@pytest.mark.parametrize("worker_args", [(), ("-k", "gthread", "--threads", "4")], ids=["sync", "gthread"])
+@pytest.mark.parametrize("worker_args", [(), ("-k", "gthread", "--threads", "4"), ("-k", "gevent")],
+                         ids=["sync", "gthread", "gevent"])
 def test_max_requests_with_jitter_recycles_workers_without_dropping(server_factory, worker_args):
     # Each worker leaves after 5..8 requests (gracefully: the request that reaches the limit is
     # answered with Connection: close) and the master starts a new one. Nothing may fail, on
