@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <new>
 
 namespace narwhal::log {
 namespace {
@@ -100,7 +101,9 @@ void Statsd::flush() {
 }
 
 void Statsd::discard_pending() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  // Right after fork the child has one thread; a master thread that held the lock at fork time
+  // (a --reload poll thread logging) does not exist here: the lock is made anew, not waited for.
+  new (&mutex_) std::mutex();
   buffer_.clear();
   pending_.store(false, std::memory_order_release);
 }
