@@ -7,6 +7,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <utility>
 
 #include "http/text.h"
@@ -116,6 +117,8 @@ bool Syslog::open(std::string_view address, std::string_view facility, std::stri
   program_.assign(program);
   return true;
 }
+
+void Syslog::after_fork() { new (&mutex_) std::mutex(); }
 
 void Syslog::send(int severity, bool access, int pid, std::string_view message) {
   if (!socket_) return;

@@ -23,6 +23,8 @@ class Syslog {
 
   // severity: syslog's (2 critical, 3 error, 4 warning, 6 info, 7 debug).
   void send(int severity, bool access, int pid, std::string_view message);
+  // In a forked child (one thread): the lock is made anew (a master thread may have held it).
+  void after_fork();
 
  private:
   UniqueFd socket_;

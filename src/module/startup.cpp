@@ -241,6 +241,7 @@ int serve(Startup& startup) {
   callbacks.after_fork_child = [] {
     PyOS_AfterFork_Child();
     log::logger().statsd().discard_pending();  // the master's buffered metrics are its own
+    log::logger().syslog().after_fork();
   };
   callbacks.metric = [](const std::string& name, long long value, bool histogram) {
     log::Statsd& statsd = log::logger().statsd();
