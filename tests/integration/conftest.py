@@ -82,6 +82,26 @@ def pytest_configure(config):
                                        "behaviour (one request at a time); not run for gthread")
 
 
+def running_under_asan():
+    from harness import narwhal_binary
+    return "asan" in str(narwhal_binary())
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under the ASan build (make test-sanitize) the gevent worker's tests are skipped: greenlet
+    switches C stacks by copying them with memcpy, which AddressSanitizer cannot follow (Debian's
+    greenlet 2.0 has no fiber-switch annotations): every switch over narwhal's instrumented frames
+    is reported as a stack-buffer-underflow and the worker aborts. The code those tests reach
+    (RequestRunner, Exchange, the engine) is checked under ASan through the sync and gthread runs;
+    the gevent runs are part of the regular `make test`."""
+    if not running_under_asan():
+        return
+    skip = pytest.mark.skip(reason="gevent under ASan: greenlet's stack copying is not ASan-aware")
+    for item in items:
+        if "gevent" in item.nodeid:
+            item.add_marker(skip)
+
+
 def pytest_generate_tests(metafunc):
     module = metafunc.module.__name__.rsplit(".", 1)[-1]
     if "worker_type" in metafunc.fixturenames and module in WORKER_SUITES:
