@@ -111,6 +111,16 @@ def test_hup_runs_load_config_again(standalone):
     wait_until(lambda: answer(server)["greeting"] == "after", timeout=15, message="the reloaded options")
 
 
+def test_hup_with_a_bad_value_keeps_the_running_settings(standalone):
+    server = standalone({"workers": 1, "raw_env": ["GREETING=kept"]})
+    assert answer(server)["greeting"] == "kept"
+    server.options_file.write_text(json.dumps({"bind": "127.0.0.1:%d" % server.port, "workers": "x"}))
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_for_stderr("Error: Invalid value for workers: 'x' (expected a positive integer)")
+    assert server.proc.poll() is None  # gunicorn's master would exit; narwhal keeps serving
+    assert answer(server)["greeting"] == "kept"
+
+
 def parent_pid(pid):
     with open("/proc/%d/stat" % pid) as f:
         return int(f.read().rsplit(")", 1)[1].split()[1])
