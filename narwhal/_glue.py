@@ -1,4 +1,5 @@
-"""The few things the C++ core asks Python to do: run a config file, import the app.
+"""The few things the C++ core asks Python to do: run a config file, load the app (import it,
+load it with PasteDeploy, or ask an embedding application for it).
 
 Kept small on purpose: parsing, validation and serving are all in the core (narwhal._core).
 """
@@ -6,6 +7,7 @@ Kept small on purpose: parsing, validation and serving are all in the core (narw
 from __future__ import annotations
 
 import ast
+import configparser
 import importlib
 import importlib.util
 import linecache
@@ -117,6 +119,60 @@ def import_app(uri: str) -> Callable[..., Any]:
     if not callable(app):
         raise AppImportError("Application object must be callable.")
     return app
+
+
+def paste_config(paste: str) -> tuple[str, str, bool]:
+    """--paste, as gunicorn's WSGIApplication.init reads it: the absolute config URI
+    ("/srv/app.ini#name"), its file, and whether the file configures logging ([loggers])."""
+    uri = os.path.abspath(paste)
+    path = uri.split("#")[0]
+    if not os.path.exists(path):
+        raise FileNotFoundError("%r not found" % path)
+    parser = configparser.ConfigParser()
+    parser.read([path])
+    return uri, path, parser.has_section("loggers")
+
+
+def load_paste_app(uri: str, global_conf: dict[str, str]) -> Callable[..., Any]:
+    """gunicorn's pasterapp.get_wsgi_app: PasteDeploy's loadapp on the config URI (an app section
+    after '#'), with the --paste-global variables as its global_conf."""
+    try:
+        from paste.deploy import loadapp
+    except ImportError:
+        raise AppImportError("--paste needs PasteDeploy (Debian: python3-pastedeploy; pip: PasteDeploy)")
+    if ":" not in uri:
+        uri = "config:%s" % uri
+    app = loadapp(uri, name=None, relative_to=os.getcwd(), global_conf=global_conf)
+    if not callable(app):
+        raise AppImportError("Application object must be callable.")
+    return app
+
+
+def load_application(application: Any) -> Callable[..., Any]:
+    """Embedding (narwhal.app.base): the WSGI callable the application's load() returns, through
+    its wsgi() as gunicorn's workers call it (once per process)."""
+    app = application.wsgi()
+    if app is None:
+        raise AppImportError("%s.load() returned None, not a WSGI application" % type(application).__name__)
+    if not callable(app):
+        raise AppImportError("Application object must be callable.")
+    return app
+
+
+def application_settings(application: Any, reload: bool) -> tuple[dict[str, Any], list[str] | None]:
+    """Embedding: the values the application's load_config() set (fed to the core like a config
+    file's), and for an Application the command line the core reads after them (config file,
+    environment, command line), else None. On HUP its configuration is loaded again first
+    (gunicorn's BaseApplication.reload)."""
+    if reload:
+        application.reload()
+    cfg = application.cfg
+    return cfg._narwhal_values(), cfg._narwhal_command_line
+
+
+def application_configured(application: Any, values: dict[str, Any]) -> None:
+    """Embedding: the final settings (every source applied), for the application's cfg."""
+    application.cfg._narwhal_configured(values)
 
 
 def flush_stdio() -> None:

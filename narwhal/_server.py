@@ -376,13 +376,15 @@ def start_reloader(worker: Worker, extra_files: list[str]) -> None:
     reloader.start()
 
 
-def import_app_reloading(uri: str) -> Callable[..., Any]:
-    """--reload: import the app; if that fails, log it, watch the files of the traceback and
-    return an app that answers 500 with the traceback until a fix reloads the worker."""
+def import_app_reloading(uri: str, function: str = "import_app",
+                         args: tuple[Any, ...] | None = None) -> Callable[..., Any]:
+    """--reload: load the app with _glue.<function>(*args) (import_app(uri) by default); if that
+    fails, log it, watch the files of the traceback and return an app that answers 500 with the
+    traceback until a fix reloads the worker. `uri` names the app in the messages."""
     from narwhal import _glue
 
     try:
-        return _glue.import_app(uri)
+        return getattr(_glue, function)(*(args if args is not None else (uri,)))
     except Exception as error:
         text = traceback.format_exc()
         _core.log(ERROR, "Failed to load the application %s\n%s" % (uri, text.rstrip("\n")))

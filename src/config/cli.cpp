@@ -93,7 +93,7 @@ Resolved resolve_long(std::string_view name) {
 
 class Parser {
  public:
-  Parser(std::span<const std::string> args) : args_(args) {}
+  Parser(std::span<const std::string> args, size_t max_positional) : args_(args), max_positional_(max_positional) {}
 
   CliResult run() {
     bool options_ended = false;
@@ -110,7 +110,7 @@ class Parser {
       }
     }
     if (!result_.error.empty() || stop_) return std::move(result_);
-    for (size_t i = 1; i < result_.positional.size(); ++i) unrecognized_.push_back(result_.positional[i]);
+    for (size_t i = max_positional_; i < result_.positional.size(); ++i) unrecognized_.push_back(result_.positional[i]);
     if (!unrecognized_.empty()) {
       result_.error = "unrecognized arguments:";
       for (const auto& arg : unrecognized_) result_.error += " " + arg;
@@ -210,6 +210,7 @@ class Parser {
   }
 
   std::span<const std::string> args_;
+  size_t max_positional_;
   size_t index_ = 0;
   bool stop_ = false;
   CliResult result_;
@@ -219,7 +220,9 @@ class Parser {
 
 }  // namespace
 
-CliResult parse_cli(std::span<const std::string> args) { return Parser(args).run(); }
+CliResult parse_cli(std::span<const std::string> args, size_t max_positional) {
+  return Parser(args, max_positional).run();
+}
 
 std::optional<ConfigError> apply_cli(Config& config, const CliResult& cli) {
   std::set<std::string> appended;

@@ -145,6 +145,20 @@ StringMap Config::env() const {
   return out;
 }
 
+StringMap Config::paste_global_conf() const {
+  auto unescape = [](std::string text) {
+    for (size_t at = text.find("\\="); at != std::string::npos; at = text.find("\\=", at + 1)) text.erase(at, 1);
+    return text;
+  };
+  StringMap out;
+  for (const auto& item : get_list("raw_paste_global_conf")) {
+    size_t equals = find_unescaped_equals(item);
+    if (equals == std::string::npos) continue;  // rejected by the validator
+    out.emplace_back(unescape(item.substr(0, equals)), unescape(item.substr(equals + 1)));
+  }
+  return out;
+}
+
 bool Config::sendfile() const {
   // gunicorn returns False for *any* explicit value, so `sendfile = True` in a config file disables
   // it there; narwhal honours the explicit value instead.

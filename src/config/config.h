@@ -118,6 +118,8 @@ class Config {
   // gunicorn's derived Config properties.
   std::string proc_name() const;              // proc_name, else default_proc_name
   StringMap env() const;                      // raw_env split at the first '='
+  // raw_paste_global_conf split at the first '=' not written "\=", then "\=" read as '='.
+  StringMap paste_global_conf() const;
   bool sendfile() const;                      // --no-sendfile wins, else $SENDFILE, else true
   bool is_ssl() const;                        // certfile or keyfile set
 
@@ -145,7 +147,10 @@ struct CliResult {
   std::string error;  // non-empty: usage error, exit status 2
 };
 
-CliResult parse_cli(std::span<const std::string> args);  // args exclude argv[0]
+// args exclude argv[0]. More than `max_positional` positional arguments is a usage error
+// (narwhal's command takes one APP_MODULE; an embedding Application takes any, like argparse's
+// nargs="*" in gunicorn).
+CliResult parse_cli(std::span<const std::string> args, size_t max_positional = 1);
 // Applies parsed values in order, like gunicorn's `cfg.set(k, v)` after argparse: the values of an
 // Append flag replace the setting's current list once, then accumulate. Int flags are converted
 // as argparse's int()/auto_int would. Returns the first error (naming the flag).

@@ -3,8 +3,6 @@
 
 namespace narwhal::config {
 
-// Why rows below are ignored or refused (Setting::support).
-constexpr const char* kNoPaste = "PasteDeploy applications are not supported yet";
 namespace {
 
 Setting mechanics_flag(std::string name, std::string flag, std::string short_doc, std::string doc) {
@@ -82,7 +80,7 @@ void add_http_settings(std::vector<Setting>& rows) {
       .short_doc = "A comma-separated list of directories to add to the Python path.",
       .doc = "e.g. `'/home/djangoprojects/myproject,/home/python/mylibrary'`.",
   });
-  rows.push_back(ignored({
+  rows.push_back({
       .name = "paste",
       .section = "Server Mechanics",
       .flags = {"--paste", "--paster"},
@@ -94,8 +92,15 @@ void add_http_settings(std::vector<Setting>& rows) {
       .validate = validate_optional_string(),
       .short_doc = "Load a PasteDeploy config file.",
       .doc = "The argument may contain a `#` symbol followed by the name of an app section from the "
-             "config file, e.g. `production.ini#admin`.",
-  }, kNoPaste));
+             "config file, e.g. `production.ini#admin`.\n\nThe app is loaded with PasteDeploy's "
+             "`loadapp` (Debian: python3-pastedeploy) in the master with *preload_app*, else in "
+             "each worker, with the *raw_paste_global_conf* variables as its `global_conf`. A "
+             "relative path is relative to the directory narwhal starts in. As in gunicorn, the "
+             "file's server sections are not read (control the server with the command line or a "
+             "config file, or serve the file with `use = egg:narwhal#main`: docs/migration.md); "
+             "an APP_MODULE given as well is ignored, with a warning; the process name is the "
+             "file's path; a file with a `[loggers]` section sets *logconfig* to the file.",
+  });
   rows.push_back(refused(mechanics_flag("proxy_protocol", "--proxy-protocol",
                                         "Enable detect PROXY protocol (PROXY mode).",
                                         "Allows using HTTP and the PROXY protocol (v1) together, e.g. "
@@ -115,7 +120,7 @@ void add_http_settings(std::vector<Setting>& rows) {
                    "(comma separated).",
       .doc = kTrustNote,
   }, "only the PROXY protocol uses it, and proxy_protocol is refused"));
-  rows.push_back(ignored({
+  rows.push_back({
       .name = "raw_paste_global_conf",
       .section = "Server Mechanics",
       .flags = {"--paste-global"},
@@ -124,11 +129,13 @@ void add_http_settings(std::vector<Setting>& rows) {
       .action = Action::Append,
       .default_value = StringList{},
       .default_text = "",
-      .validate = validate_list_string(),
+      .validate = validate_paste_global_conf(),
       .short_doc = "Set a PasteDeploy global config variable in `key=value` form.",
-      .doc = "The option can be specified multiple times; the variables are passed to the "
-             "PasteDeploy entrypoint.",
-  }, kNoPaste));
+      .doc = "The option can be specified multiple times.\n\nThe variables are passed to the "
+             "PasteDeploy entrypoint. Example: `narwhal -b 127.0.0.1:8000 --paste development.ini "
+             "--paste-global FOO=1 --paste-global BAR=2`. The first `=` not written `\\=` "
+             "separates the key from the value.",
+  });
   rows.push_back(mechanics_flag("permit_obsolete_folding", "--permit-obsolete-folding",
                                 "Permit requests employing obsolete HTTP line folding mechanism.",
                                 "Each fold is replaced with one space (RFC 9112 §5.2); the field "
@@ -196,6 +203,23 @@ void add_http_settings(std::vector<Setting>& rows) {
              "`400` to any request containing one, and `dangerous` maps them anyway (the old, "
              "unsafe behaviour). Headers listed in *forwarder_headers* from a trusted front-end "
              "are always mapped.",
+  });
+  rows.push_back({
+      .name = "http_parser",
+      .section = "Server Mechanics",
+      .flags = {"--http-parser"},
+      .metavar = "STRING",
+      .type = Type::String,
+      .action = Action::Store,
+      .default_value = std::string("auto"),
+      .default_text = "",
+      .validate = validate_choice({"auto", "python", "fast"}),
+      .short_doc = "The HTTP/1.x request parser to use.",
+      .doc = "gunicorn's values are accepted (case-insensitive): `auto` (the default), `python` "
+             "and `fast`. gunicorn chooses between its pure-Python parser and the optional C "
+             "parser gunicorn_h1c with it; narwhal has exactly one parser, its own C++ parser "
+             "(strict RFC 9112, see docs/http.md), which serves every request whatever the value. "
+             "Other values are refused at start-up.",
   });
   rows.push_back(mechanics_flag("tolerate_dangerous_framing", "--tolerate-dangerous-framing",
                                 "Process requests with both Transfer-Encoding and Content-Length.",

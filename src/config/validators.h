@@ -37,6 +37,7 @@ Validator validate_comma_list();     // "a, b" or a list -> ["a", "b"]
 Validator validate_address_list();   // comma list of IPs / CIDR networks or "*"
 Validator validate_bind_list();      // list of HOST, HOST:PORT, [V6]:PORT, unix:PATH, fd://N, tcp://
 Validator validate_raw_env();        // list of KEY=VALUE
+Validator validate_paste_global_conf();  // list of KEY=VALUE, "\=" being a literal '='
 Validator validate_existing_files(); // list of paths that exist
 Validator validate_dict();
 Validator validate_callable();
@@ -45,6 +46,10 @@ Validator validate_group();  // gid or group name
 Validator validate_chdir();  // an existing directory, made absolute
 Validator validate_statsd_address();  // HOST:PORT, HOST, unix://PATH or unix:PORT
 Validator validate_ssl_version();     // ssl.PROTOCOL_* number or name (deprecated, ignored)
+
+// gunicorn's paste_global_conf split, re.split(r'(?<!\\)=', item, 1): the first = not written
+// "\="; npos when there is none.
+size_t find_unescaped_equals(std::string_view text);
 
 // One bind address, syntax only (the net layer resolves it). Returns the expected form on error.
 std::optional<std::string> check_bind_address(std::string_view address);

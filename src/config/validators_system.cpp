@@ -167,6 +167,19 @@ Validator validate_raw_env() {
   });
 }
 
+size_t find_unescaped_equals(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '=' && (i == 0 || text[i - 1] != '\\')) return i;
+  }
+  return std::string_view::npos;
+}
+
+Validator validate_paste_global_conf() {
+  return list_validator("a list of KEY=VALUE strings (a literal = written \\=)", [](const std::string& item) {
+    return find_unescaped_equals(item) != std::string_view::npos;
+  });
+}
+
 Validator validate_existing_files() {
   return list_validator("a list of existing files", [](const std::string& item) { return path_exists(item); });
 }

@@ -98,21 +98,30 @@ PyObject* to_python(const config::Value& value) {
 
 bool add_log_functions(PyObject* module) { return PyModule_AddFunctions(module, log_methods) == 0; }
 
-bool Hooks::init(const config::Config& cfg, const std::string& app_uri) {
+PyObject* settings_to_python(const config::Config& cfg) {
+  py::Ref values = py::Ref::steal(PyDict_New());
+  if (!values) return nullptr;
+  for (const config::Setting& setting : config::settings_table()) {
+    py::Ref value = py::Ref::steal(to_python(cfg.get(setting.name)));
+    if (PyDict_SetItemString(values.get(), setting.name.c_str(), value.get()) < 0) return nullptr;
+  }
+  return values.release();
+}
+
+bool Hooks::init(const config::Config& cfg, const std::string& app_uri, const std::string& proc_name) {
   module_ = py::Ref::steal(PyImport_ImportModule("narwhal._server"));
   if (!module_) {
     log::logger().error("Can't import narwhal._server\n" + py::format_exception());
     return false;
   }
-  py::Ref values = py::Ref::steal(PyDict_New());
-  if (!values) return false;
-  for (const config::Setting& setting : config::settings_table()) {
-    py::Ref value = py::Ref::steal(to_python(cfg.get(setting.name)));
-    if (PyDict_SetItemString(values.get(), setting.name.c_str(), value.get()) < 0) PyErr_Clear();
+  py::Ref values = py::Ref::steal(settings_to_python(cfg));
+  if (!values) {
+    log::logger().error("Can't convert the settings for the hooks\n" + py::format_exception());
+    return false;
   }
-  if (!cfg.is_set("proc_name")) {  // gunicorn: the default proc_name is the app uri
-    py::Ref uri = py::Ref::steal(PyUnicode_FromString(app_uri.c_str()));
-    if (uri) PyDict_SetItemString(values.get(), "default_proc_name", uri.get());
+  if (!cfg.is_set("proc_name")) {  // gunicorn: the default proc_name is the app uri (or the paste file)
+    py::Ref name = py::Ref::steal(PyUnicode_FromString(proc_name.c_str()));
+    if (name) PyDict_SetItemString(values.get(), "default_proc_name", name.get());
     PyErr_Clear();
   }
   server_ = py::Ref::steal(PyObject_CallMethod(module_.get(), "Server", "Os", values.get(), app_uri.c_str()));

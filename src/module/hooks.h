@@ -42,8 +42,8 @@ enum class Hook {
 class Hooks {
  public:
   // Reads the hook settings and creates the Python `server` object. False (Python error logged)
-  // if narwhal._server cannot be imported.
-  bool init(const config::Config& cfg, const std::string& app_uri);
+  // if narwhal._server cannot be imported. `proc_name` is gunicorn's default_proc_name.
+  bool init(const config::Config& cfg, const std::string& app_uri, const std::string& proc_name);
   bool has(Hook hook) const { return static_cast<bool>(hooks_[static_cast<size_t>(hook)]); }
 
   // In the master.
@@ -93,5 +93,7 @@ bool add_log_functions(PyObject* module);
 
 // config::Value → Python (Callable → its object). New reference, never null (None on failure).
 PyObject* to_python(const config::Value& value);
+// Every setting of `cfg` as a dict {name: value}. New reference; null with a Python error set.
+PyObject* settings_to_python(const config::Config& cfg);
 
 }  // namespace narwhal::module

@@ -1,7 +1,9 @@
-// narwhal._core: the extension module. Python calls main(argv); everything else is C++.
+// narwhal._core: the extension module. Python calls main(argv) (the narwhal command) or
+// run_application(application, argv) (embedding, module/embedding.cpp); everything else is C++.
 #include <string>
 #include <vector>
 
+#include "module/embedding.h"
 #include "module/hooks.h"
 #include "module/startup.h"
 #include "python/pyref.h"
@@ -37,7 +39,8 @@ PyMODINIT_FUNC PyInit__core() {
   PyObject* module = PyModule_Create(&core_module);
   if (!module) return nullptr;
   PyModule_AddStringConstant(module, "__version__", NARWHAL_VERSION);
-  if (!narwhal::wsgi::register_types(module) || !narwhal::module::add_log_functions(module)) {
+  if (!narwhal::wsgi::register_types(module) || !narwhal::module::add_log_functions(module) ||
+      !narwhal::module::add_embedding_functions(module)) {
     Py_DECREF(module);
     return nullptr;
   }

@@ -53,6 +53,18 @@ bool rebind_listeners(Startup& startup, const config::Config& cfg, bool unlink_u
 
 }  // namespace
 
+int read_settings(Startup& startup, const std::vector<std::string>& argv, PyObject* application, bool reload) {
+  if (application == nullptr) return load_settings(argv, startup.cfg, &startup.app_uri);
+  startup.application = py::Ref::borrow(application);
+  return load_application_settings(application, reload, startup.cfg);
+}
+
+std::string default_proc_name(const Startup& startup) {
+  if (startup.application) return startup.cfg.get_string("default_proc_name");
+  if (startup.cfg.is_set("paste")) return startup.app_uri.substr(0, startup.app_uri.find('#'));
+  return startup.app_uri;  // gunicorn's WSGIApplication.init: default_proc_name is the app uri
+}
+
 // The settings the master uses; also after each HUP.
 void set_arbiter_options(const Startup& startup, arbiter::ArbiterOptions* options) {
   const config::Config& cfg = startup.cfg;
@@ -60,7 +72,7 @@ void set_arbiter_options(const Startup& startup, arbiter::ArbiterOptions* option
   options->backlog_metric = cfg.get_bool("enable_backlog_metric") && cfg.is_set("statsd_host");
   options->timeout = static_cast<double>(cfg.get_int("timeout"));
   options->graceful_timeout = static_cast<double>(cfg.get_int("graceful_timeout"));
-  options->proc_name = cfg.is_set("proc_name") ? cfg.get_string("proc_name") : startup.app_uri;  // gunicorn: default_proc_name is the app uri
+  options->proc_name = cfg.is_set("proc_name") ? cfg.get_string("proc_name") : default_proc_name(startup);
   options->version = NARWHAL_VERSION;
   options->worker_class = worker_class(cfg).display;  // resolved by load_settings
   options->pidfile = cfg.get_string("pidfile");
@@ -92,7 +104,8 @@ std::vector<std::string> reexec_argv(const std::vector<std::string>& argv) {
 // read startup.cfg, so they use the new settings and import the app again (unless preloaded).
 bool reload_settings(Startup& startup, arbiter::ArbiterOptions* options) {
   Startup fresh;
-  bool loaded = ::chdir(startup.start_cwd.c_str()) == 0 && load_settings(startup.argv, fresh.cfg, &fresh.app_uri) < 0;
+  bool loaded = ::chdir(startup.start_cwd.c_str()) == 0 &&
+                read_settings(fresh, startup.argv, startup.application.get(), true) < 0;
   if (!loaded || !set_environment(fresh.cfg) || !prepare_python_path(fresh.cfg)) {
     PyErr_Clear();
     prepare_python_path(startup.cfg);  // back to the current chdir
@@ -114,7 +127,7 @@ bool reload_settings(Startup& startup, arbiter::ArbiterOptions* options) {
   if (startup.cfg.get_bool("spew") && !install_spew()) PyErr_Clear();
   set_arbiter_options(startup, options);
   // gunicorn: hooks come from the new settings; on_reload(server) runs before the new workers.
-  if (startup.hooks.init(startup.cfg, startup.app_uri)) startup.hooks.on_reload();
+  if (startup.hooks.init(startup.cfg, startup.app_uri, default_proc_name(startup))) startup.hooks.on_reload();
   return true;
 }
 

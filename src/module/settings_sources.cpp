@@ -4,32 +4,27 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
 
 #include "log/logger.h"
+#include "module/hooks.h"
 #include "module/settings_check.h"
 #include "python/convert.h"
 
 namespace narwhal::module {
-namespace {
 
-bool load_config_file(config::Config& cfg, const std::string& path) {
-  py::Ref values = call_glue("load_config", path);
-  if (!values) {
-    std::string trace = py::format_exception();
-    std::fprintf(stderr, "Error: failed to read config file: %s\n%s\n", path.c_str(), trace.c_str());
-    return false;
-  }
+bool apply_config_values(config::Config& cfg, PyObject* values) {
   PyObject *key, *value;
   Py_ssize_t position = 0;
-  while (PyDict_Next(values.get(), &position, &key, &value)) {
-    const char* name = PyUnicode_AsUTF8(key);
+  while (PyDict_Next(values, &position, &key, &value)) {
+    const char* name = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : nullptr;
     if (!name || !config::find_setting(name)) {
       PyErr_Clear();
-      continue;  // like gunicorn: other names in a config file are the user's own business
+      continue;
     }
     if (auto error = cfg.set(name, py::to_config_value(value))) {
       print_error(error->message);
@@ -45,6 +40,18 @@ std::string default_config_file() {
     if (stat(candidate, &info) == 0 && S_ISREG(info.st_mode)) return std::string("./") + candidate;
   }
   return "";
+}
+
+namespace {
+
+bool load_config_file(config::Config& cfg, const std::string& path) {
+  py::Ref values = call_glue("load_config", path);
+  if (!values) {
+    std::string trace = py::format_exception();
+    std::fprintf(stderr, "Error: failed to read config file: %s\n%s\n", path.c_str(), trace.c_str());
+    return false;
+  }
+  return apply_config_values(cfg, values.get());
 }
 
 // GUNICORN_CMD_ARGS then NARWHAL_CMD_ARGS, parsed like the command line.
@@ -183,10 +190,24 @@ http::ParserOptions parser_options(const config::Config& cfg) {
   return options;
 }
 
-// Settings from every source, in gunicorn's precedence. Returns -1 to go on, else an exit status.
-int load_settings(const std::vector<std::string>& argv, config::Config& cfg, std::string* app_uri) {
+namespace {
+
+// WEB_CONCURRENCY=abc and the like: gunicorn fails when it evaluates the defaults.
+bool report_default_errors(const config::Config& cfg) {
+  for (const config::ConfigError& error : cfg.default_errors()) {
+    print_error(error.message);
+    return true;
+  }
+  return false;
+}
+
+// The command line's sources over what `cfg` holds: a config file (named on the command line,
+// else in the environment variables, else the default file), then GUNICORN_CMD_ARGS /
+// NARWHAL_CMD_ARGS, then the command line itself. Returns -1 to go on, else the exit status.
+int apply_command_line(const std::vector<std::string>& argv, size_t max_positional, config::Config& cfg,
+                       std::vector<std::string>* positional) {
   std::vector<std::string> args(argv.begin() + (argv.empty() ? 0 : 1), argv.end());
-  config::CliResult cli = config::parse_cli(args);
+  config::CliResult cli = config::parse_cli(args, max_positional);
   if (!cli.error.empty()) {
     std::fprintf(stderr, "usage: narwhal [OPTIONS] [APP_MODULE]\nnarwhal: error: %s\n", cli.error.c_str());
     return 2;
@@ -199,17 +220,7 @@ int load_settings(const std::vector<std::string>& argv, config::Config& cfg, std
     std::printf("narwhal (version %s)\n", NARWHAL_VERSION);
     return 0;
   }
-  if (cli.positional.size() > 1) {
-    std::fprintf(stderr, "usage: narwhal [OPTIONS] [APP_MODULE]\nnarwhal: error: unrecognized arguments: %s\n",
-                 cli.positional[1].c_str());
-    return 2;
-  }
-  for (const config::ConfigError& error : cfg.default_errors()) {
-    print_error(error.message);
-    return 1;
-  }
-  // gunicorn's precedence: a config file named on the command line, else in the environment
-  // variables, else the default file; then the environment's flags; then the command line's.
+  if (report_default_errors(cfg)) return 1;
   auto env_results = env_cli_results();
   if (!env_results) return 1;
   std::string config_path;
@@ -233,24 +244,118 @@ int load_settings(const std::vector<std::string>& argv, config::Config& cfg, std
     print_error(error->message);
     return 1;
   }
+  *positional = std::move(cli.positional);
+  return -1;
+}
 
-  if (!cli.positional.empty()) *app_uri = cli.positional[0];
-  else if (cfg.is_set("wsgi_app")) *app_uri = cfg.get_string("wsgi_app");
+// gunicorn's WSGIApplication.init with --paste: the app is the absolute "path#name" (relative to
+// the start-up directory), a missing file stops the start-up, a file with a [loggers] section
+// sets logconfig (gunicorn sets it before the other sources, so only when none set it). An
+// APP_MODULE given as well is ignored, as gunicorn 20.1 to 23 ignore it — with a warning here.
+int resolve_paste(config::Config& cfg, const std::vector<std::string>& positional, std::string* app_uri) {
+  py::Ref resolved = call_glue("paste_config", cfg.get_string("paste"));
+  const char *uri = nullptr, *file = nullptr;
+  int has_logging = 0;
+  if (!resolved || !PyArg_ParseTuple(resolved.get(), "ssp", &uri, &file, &has_logging)) {
+    std::fprintf(stderr, "\nError: %s\n", py::exception_message().c_str());  // gunicorn's do_load_config
+    return 1;
+  }
+  *app_uri = uri;
+  if (has_logging && !cfg.is_set("logconfig")) {
+    if (auto error = cfg.set("logconfig", config::Value(std::string(file)))) {
+      print_error(error->message);
+      return 1;
+    }
+  }
+  if (!positional.empty()) {
+    log::logger().warning("APP_MODULE " + positional[0] + " is ignored: --paste " + cfg.get_string("paste") +
+                          " loads the application");
+  }
+  return -1;
+}
+
+// What every load ends with: --print-config, then what narwhal refuses (nothing accepted is
+// half-honoured: an unavailable worker class or a refused setting such as certfile without TLS
+// stops here, before anything is bound or forked). Returns -1 to go on, else the exit status.
+int print_or_refuse(const config::Config& cfg) {
   if (cfg.get_bool("print_config")) {
     std::puts(cfg.print_config().c_str());
     return 0;
   }
-  if (app_uri->empty()) {
-    std::fprintf(stderr, "\nError: No application module specified.\n");  // gunicorn's do_load_config
-    return 1;
-  }
-  // Nothing accepted is half-honoured: an unavailable worker class or a refused setting
-  // (certfile without TLS...) stops here, before anything is bound or forked.
   if (std::string reason = refusal(cfg); !reason.empty()) {
     print_error(reason);
     return 1;
   }
   return -1;
+}
+
+// An embedding application raised: SystemExit (its do_load_config printed the error) gives its
+// status, anything else is printed with its traceback.
+int application_error() {
+  if (PyErr_ExceptionMatches(PyExc_SystemExit)) {
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    py::Ref owned_type = py::Ref::steal(type), owned_value = py::Ref::steal(value),
+            owned_traceback = py::Ref::steal(traceback);
+    py::Ref code = value ? py::Ref::steal(PyObject_GetAttrString(value, "code")) : py::Ref();
+    PyErr_Clear();
+    if (!code || code.get() == Py_None) return 0;
+    long status = PyLong_Check(code.get()) ? PyLong_AsLong(code.get()) : 1;
+    PyErr_Clear();
+    return static_cast<int>(status);
+  }
+  print_error(py::format_exception());
+  return 1;
+}
+
+}  // namespace
+
+// Settings from every source, in gunicorn's precedence. Returns -1 to go on, else an exit status.
+int load_settings(const std::vector<std::string>& argv, config::Config& cfg, std::string* app_uri) {
+  std::vector<std::string> positional;
+  if (int status = apply_command_line(argv, 1, cfg, &positional); status >= 0) return status;
+  if (cfg.is_set("paste")) {
+    if (int status = resolve_paste(cfg, positional, app_uri); status >= 0) return status;
+  } else if (!positional.empty()) {
+    *app_uri = positional[0];
+  } else if (cfg.is_set("wsgi_app")) {
+    *app_uri = cfg.get_string("wsgi_app");
+  }
+  if (!cfg.get_bool("print_config") && app_uri->empty()) {
+    std::fprintf(stderr, "\nError: No application module specified.\n");  // gunicorn's do_load_config
+    return 1;
+  }
+  return print_or_refuse(cfg);
+}
+
+int load_application_settings(PyObject* application, bool reload, config::Config& cfg) {
+  py::Ref args = py::Ref::steal(Py_BuildValue("(OO)", application, reload ? Py_True : Py_False));
+  py::Ref sources = call_glue("application_settings", args.get());
+  PyObject *values = nullptr, *command_line = nullptr;
+  if (!sources || !PyArg_ParseTuple(sources.get(), "O!O", &PyDict_Type, &values, &command_line)) {
+    return application_error();
+  }
+  if (!apply_config_values(cfg, values)) return 1;
+  if (command_line != Py_None) {  // narwhal.app.base.Application: config file < environment < command line
+    std::vector<std::string> argv;
+    py::Ref sequence = py::Ref::steal(PySequence_Fast(command_line, "the command line must be a list"));
+    for (Py_ssize_t i = 0, n = sequence ? PySequence_Fast_GET_SIZE(sequence.get()) : 0; i < n; ++i) {
+      const char* word = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(sequence.get(), i));
+      if (!word) return application_error();
+      argv.emplace_back(word);
+    }
+    if (!sequence) return application_error();
+    std::vector<std::string> positional;  // the Application's own business (its init() had them)
+    if (int status = apply_command_line(argv, SIZE_MAX, cfg, &positional); status >= 0) return status;
+  } else if (report_default_errors(cfg)) {
+    return 1;
+  }
+  // gunicorn's application sees its final settings (self.cfg) in load() and in the hooks.
+  py::Ref final_values = py::Ref::steal(settings_to_python(cfg));
+  py::Ref update = final_values ? py::Ref::steal(Py_BuildValue("(OO)", application, final_values.get())) : py::Ref();
+  if (!update || !call_glue("application_configured", update.get())) return application_error();
+  return print_or_refuse(cfg);
 }
 
 // gunicorn's UnixSocket: the socket file belongs to the workers' user and group (`-u`/`-g`), so

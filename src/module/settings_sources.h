@@ -19,9 +19,23 @@ void print_error(const std::string& message);  // "Error: ..." on stderr
 py::Ref call_glue(const char* function, PyObject* args);
 py::Ref call_glue(const char* function, const std::string& argument);
 
-// Reads every settings source into `cfg` and finds the app. Returns -1 to go on, else the exit
-// status (0 after --help/--version/--print-config, 1 for a bad value, 2 for a usage error).
+// Reads every settings source into `cfg` and finds the app: APP_MODULE, else wsgi_app; with
+// `paste`, the absolute PasteDeploy config URI ("/srv/app.ini#name"). Returns -1 to go on, else
+// the exit status (0 after --help/--version/--print-config, 1 for a bad value, 2 for a usage error).
 int load_settings(const std::vector<std::string>& argv, config::Config& cfg, std::string* app_uri);
+
+// The same for an embedding application (narwhal.app.base, gunicorn's "custom application"): the
+// values its load_config() gave cfg.set(), fed like a config file's; then, for an Application
+// (not a BaseApplication), the config file, the environment and the command line as above. On
+// HUP (`reload`) its load_config() runs again first. Its cfg then shows the final settings.
+int load_application_settings(PyObject* application, bool reload, config::Config& cfg);
+
+// A config file's namespace, or an embedding application's cfg.set values (a dict): names that
+// are not settings are the user's own business (skipped, like gunicorn does); the first invalid
+// value is printed ("Error: Invalid value for ...") and stops.
+bool apply_config_values(config::Config& cfg, PyObject* values);
+// Without -c: "./narwhal.conf.py", else "./gunicorn.conf.py" if it exists, else "".
+std::string default_config_file();
 
 bool set_environment(const config::Config& cfg);      // raw_env → os.environ
 bool install_spew();  // --spew: narwhal._glue.spew() (the error is printed on failure)

@@ -33,14 +33,48 @@ using module::Startup;
 using module::call_glue;
 using module::print_error;
 
-py::Ref load_app(const std::string& uri) { return call_glue("import_app", uri); }
+// How the app is loaded (gunicorn's WSGIApplication.load): the glue function and its arguments.
+struct AppLoader {
+  const char* function;
+  py::Ref args;
+};
 
-// --reload: an app that fails to import is replaced by one answering with the traceback, and
+AppLoader app_loader(const Startup& startup) {
+  if (startup.application) {  // embedding: application.wsgi(), i.e. its load()
+    return {"load_application", py::Ref::steal(Py_BuildValue("(O)", startup.application.get()))};
+  }
+  if (startup.cfg.is_set("paste")) {  // gunicorn's load_pasteapp: PasteDeploy's loadapp
+    py::Ref global_conf = py::Ref::steal(PyDict_New());
+    for (const auto& [key, value] : startup.cfg.paste_global_conf()) {
+      py::Ref text = py::Ref::steal(PyUnicode_FromString(value.c_str()));
+      if (!global_conf || !text || PyDict_SetItemString(global_conf.get(), key.c_str(), text.get()) < 0) {
+        return {"", {}};
+      }
+    }
+    return {"load_paste_app", py::Ref::steal(Py_BuildValue("(sO)", startup.app_uri.c_str(), global_conf.get()))};
+  }
+  return {"import_app", py::Ref::steal(Py_BuildValue("(s)", startup.app_uri.c_str()))};
+}
+
+// Where the app comes from, for messages: the import string or the PasteDeploy file.
+std::string app_name(const Startup& startup) {
+  return startup.application ? std::string("of the embedding application") : startup.app_uri;
+}
+
+py::Ref load_app(const Startup& startup) {
+  AppLoader loader = app_loader(startup);
+  if (!loader.args) return {};
+  return call_glue(loader.function, loader.args.get());
+}
+
+// --reload: an app that fails to load is replaced by one answering with the traceback, and
 // its files are watched, so a fix is picked up (gunicorn's behaviour).
-py::Ref load_app_reloading(const std::string& uri) {
+py::Ref load_app_reloading(const Startup& startup) {
+  AppLoader loader = app_loader(startup);
   py::Ref module = py::Ref::steal(PyImport_ImportModule("narwhal._server"));
-  if (!module) return {};
-  return py::Ref::steal(PyObject_CallMethod(module.get(), "import_app_reloading", "s", uri.c_str()));
+  if (!module || !loader.args) return {};
+  return py::Ref::steal(PyObject_CallMethod(module.get(), "import_app_reloading", "ssO", app_name(startup).c_str(),
+                                            loader.function, loader.args.get()));
 }
 
 // With the app's loading error set: true (and the error cleared, its one line printed to stderr,
@@ -138,7 +172,7 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   wsgi::Application app;
   app.callable = startup.preloaded_app;
   if (!app.callable) {
-    app.callable = cfg.get_bool("reload") ? load_app_reloading(startup.app_uri) : load_app(startup.app_uri);
+    app.callable = cfg.get_bool("reload") ? load_app_reloading(startup) : load_app(startup);
     if (!app.callable) {
       if (report_app_import_error()) {  // gunicorn: exit status 4, "App failed to load."
         hooks.worker_exit();
@@ -268,20 +302,20 @@ int serve(Startup& startup) {
 
 }  // namespace
 
-int run_main(const std::vector<std::string>& argv) {
+int run_main(const std::vector<std::string>& argv, PyObject* application) {
   Startup startup;
   startup.argv = argv;  // arbiter wiring: HUP and USR2
   if (char* cwd = ::getcwd(nullptr, 0)) {
     startup.start_cwd = cwd;
     std::free(cwd);
   }
-  if (int status = module::load_settings(argv, startup.cfg, &startup.app_uri); status >= 0) return status;
+  if (int status = module::read_settings(startup, argv, application, false); status >= 0) return status;
   config::Config& cfg = startup.cfg;
   if (!module::set_environment(cfg) || !module::prepare_python_path(cfg)) return 1;
 
   if (cfg.get_bool("check_config")) {
-    if (!load_app(startup.app_uri)) {
-      std::fprintf(stderr, "Error: failed to load the application %s\n%s\n", startup.app_uri.c_str(),
+    if (!load_app(startup)) {
+      std::fprintf(stderr, "Error: failed to load the application %s\n%s\n", app_name(startup).c_str(),
                    py::format_exception().c_str());
       return 1;
     }
@@ -313,13 +347,13 @@ int run_main(const std::vector<std::string>& argv) {
   module::warn_ignored_settings(cfg);
   // gunicorn's Arbiter.setup: num_workers is set (nworkers_changed), the app preloaded; then
   // Arbiter.start (in arbiter::run) logs "Starting", writes the pid file, runs on_starting...
-  if (!startup.hooks.init(cfg, startup.app_uri)) return 1;
+  if (!startup.hooks.init(cfg, startup.app_uri, module::default_proc_name(startup))) return 1;
   startup.hooks.nworkers_changed(static_cast<int>(cfg.get_int("workers")), -1);
   if (cfg.get_bool("preload_app")) {
-    startup.preloaded_app = load_app(startup.app_uri);
+    startup.preloaded_app = load_app(startup);
     if (!startup.preloaded_app) {
       if (report_app_import_error()) return arbiter::kAppLoadError;
-      log::logger().error("Failed to load the application " + startup.app_uri + "\n" + py::format_exception());
+      log::logger().error("Failed to load the application " + app_name(startup) + "\n" + py::format_exception());
       return 1;
     }
     startup.hooks.set_app(startup.preloaded_app.get());

@@ -30,4 +30,17 @@ std::string format_exception() {
   return text;
 }
 
+std::string exception_message() {
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);
+  if (type == nullptr) return "";
+  PyErr_NormalizeException(&type, &value, &traceback);
+  Ref type_ref = Ref::steal(type), value_ref = Ref::steal(value), tb_ref = Ref::steal(traceback);
+  Ref text = Ref::steal(PyObject_Str(value ? value : type));
+  const char* utf8 = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
+  std::string message = utf8 ? utf8 : "(exception could not be formatted)";
+  PyErr_Clear();
+  return message;
+}
+
 }  // namespace narwhal::py

@@ -61,6 +61,8 @@ inline PyTypeObject static_type(const char* name, Py_ssize_t basic_size) {
 
 // Formats the current Python exception (with traceback) as text and clears it.
 std::string format_exception();
+// str() of the current Python exception, without traceback (a one-line reason), and clears it.
+std::string exception_message();
 
 // Saves and restores the pending exception around cleanup code (PEP 3333 close()).
 class ErrorSaver {

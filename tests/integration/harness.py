@@ -10,6 +10,7 @@ To validate the harness without narwhal, point NARWHAL_BIN at gunicorn:
 
 import contextlib
 import os
+import re
 import shlex
 import signal
 import socket
@@ -61,6 +62,23 @@ def _binary_problem():
     return None
 
 
+def narwhal_python():
+    """How to run a Python script that embeds narwhal (narwhal.app.base) with the same install
+    as the binary under test: (the interpreter of its console script, extra environment). Under
+    the ASan build (make test-sanitize) NARWHAL_BIN is a wrapper that preloads the sanitizer
+    runtimes; a script importing narwhal._core needs the same LD_PRELOAD."""
+    script, env = narwhal_binary(), {}
+    text = script.read_text(errors="replace") if script.stat().st_size < 65536 else ""
+    preload = re.search(r'LD_PRELOAD="([^"]*)"', text)
+    target = re.search(r"exec (\S+)", text)
+    if preload and target:  # the wrapper: the real console script is what it executes
+        env["LD_PRELOAD"] = preload.group(1)
+        script = Path(target.group(1))
+        text = script.read_text(errors="replace")
+    shebang = text.splitlines()[0] if text.startswith("#!") else "#!" + sys.executable
+    return shebang[2:].strip().split()[0], env
+
+
 # ---------------------------------------------------------------------------
 # ports
 # ---------------------------------------------------------------------------
@@ -103,8 +121,9 @@ def base_env(extra=None):
 class Server:
     """A running narwhal process. Use via the `server_factory` fixtures."""
 
-    def __init__(self, args, cwd=APPS_DIR, env=None, bind=True, port=None):
+    def __init__(self, args, cwd=APPS_DIR, env=None, bind=True, port=None, command=None):
         self.args = list(args)
+        self.command = list(command) if command else None  # default: [narwhal_binary()]
         self.cwd = Path(cwd)
         self.extra_env = env or {}
         self.bind = bind
@@ -117,7 +136,7 @@ class Server:
 
     # -- lifecycle --------------------------------------------------------
     def _spawn(self):
-        cmd = [str(narwhal_binary())]
+        cmd = self.command or [str(narwhal_binary())]
         if self.bind:
             cmd += ["-b", "127.0.0.1:%d" % self.port]
         # extra flags for every server, e.g. NARWHAL_TEST_EXTRA_ARGS="-k gthread"
@@ -266,8 +285,9 @@ class ServerFactory:
         self.worker_args = tuple(worker_args)
 
     def __call__(self, *args, cwd=APPS_DIR, env=None, bind=True, port=None, start=True,
-                 ready_timeout=READY_TIMEOUT):
-        srv = Server(self.worker_args + tuple(args), cwd=cwd, env=env, bind=bind, port=port)
+                 ready_timeout=READY_TIMEOUT, command=None):
+        srv = Server(self.worker_args + tuple(args), cwd=cwd, env=env, bind=bind, port=port,
+                     command=command)
         self.servers.append(srv)
         if start:
             error = None
@@ -285,10 +305,10 @@ class ServerFactory:
                 srv.cleanup()
 
 
-def run_cli(*args, cwd=APPS_DIR, env=None, timeout=20):
-    """Run the binary to completion (for --version, --check-config, ...).
+def run_cli(*args, cwd=APPS_DIR, env=None, timeout=20, command=None):
+    """Run the binary (or `command`) to completion (for --version, --check-config, ...).
     On timeout the whole process group is killed and the test fails."""
-    cmd = [str(narwhal_binary())] + list(args)
+    cmd = list(command or [str(narwhal_binary())]) + list(args)
     proc = subprocess.Popen(cmd, cwd=str(cwd), env=base_env(env), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)

@@ -1,6 +1,8 @@
 // parse_cli / apply_cli / usage_text: argparse-compatible behaviour of gunicorn's flags.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+
 #include "config/config.h"
 
 namespace narwhal::config {
@@ -83,6 +85,11 @@ TEST(ParseCli, Errors) {
   EXPECT_EQ(parse({"--foo"}).error, "unrecognized arguments: --foo");
   EXPECT_EQ(parse({"--foo", "--bar=1", "-x"}).error, "unrecognized arguments: --foo --bar=1 -x");
   EXPECT_EQ(parse({"a:app", "b:app"}).error, "unrecognized arguments: b:app");
+  // An embedding Application takes any number (argparse's nargs="*" in gunicorn).
+  std::vector<std::string> many = {"a", "-w", "2", "b", "c"};
+  CliResult any = parse_cli(many, SIZE_MAX);
+  EXPECT_EQ(any.error, "");
+  EXPECT_EQ(any.positional, (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_EQ(parse({"-w"}).error, "argument -w/--workers: expected one argument");
   EXPECT_EQ(parse({"--bind", "--reload"}).error, "argument -b/--bind: expected one argument");
   EXPECT_EQ(parse({"-w", "abc"}).error, "argument -w/--workers: invalid int value: 'abc'");

@@ -51,7 +51,8 @@ TEST(SettingsTable, HasGunicornSettings) {
       "raw_paste_global_conf", "strip_header_spaces", "permit_obsolete_folding", "forwarder_headers",
       "tolerate_dangerous_framing", "on_starting", "on_reload", "when_ready", "pre_fork",
       "post_fork", "post_worker_init", "worker_int", "worker_abort", "pre_exec", "pre_request",
-      "post_request", "child_exit", "worker_exit", "nworkers_changed", "on_exit", "ssl_context"};
+      "post_request", "child_exit", "worker_exit", "nworkers_changed", "on_exit", "ssl_context",
+      "http_parser"};
   for (const char* name : names) EXPECT_NE(find_setting(name), nullptr) << name;
   EXPECT_EQ(find_setting("no_such_setting"), nullptr);
 }
@@ -207,6 +208,11 @@ TEST(ConfigDerived, ProcNameEnvSendfileSsl) {
   ASSERT_FALSE(config.set("raw_env", Value(StringList{"A=1", "B=x=y"})));
   EXPECT_EQ(config.env(), (StringMap{{"A", "1"}, {"B", "x=y"}}));
 
+  // gunicorn's paste_global_conf: split at the first '=' not written "\=", then "\=" → '='.
+  EXPECT_EQ(config.paste_global_conf(), StringMap{});
+  ASSERT_FALSE(config.set("raw_paste_global_conf", Value(StringList{"A=1", "B=x=y", "C\\=D=e\\=f", "=empty"})));
+  EXPECT_EQ(config.paste_global_conf(), (StringMap{{"A", "1"}, {"B", "x=y"}, {"C=D", "e=f"}, {"", "empty"}}));
+
   {
     ScopedEnv sendfile("SENDFILE", "no");
     EXPECT_FALSE(config.sendfile());
@@ -243,7 +249,7 @@ TEST(SettingSupport, RowsMarkWhatNarwhalDoesNotHonour) {
   for (const char* name : {"bind", "workers", "timeout", "keepalive", "accesslog", "max_requests", "reload", "threads",
                            "statsd_host", "statsd_prefix", "dogstatsd_tags", "enable_backlog_metric", "syslog",
                            "syslog_addr", "syslog_prefix", "syslog_facility", "disable_redirect_access_to_syslog",
-                           "capture_output"}) {
+                           "capture_output", "paste", "raw_paste_global_conf", "http_parser"}) {
     EXPECT_EQ(find_setting(name)->support, Setting::Support::Honoured) << name;
   }
   for (const Setting& setting : settings_table()) {

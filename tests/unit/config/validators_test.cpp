@@ -132,11 +132,24 @@ TEST(Validators, Choices) {
 
 TEST(Validators, ListOfStrings) {
   EXPECT_EQ(set_one("raw_paste_global_conf", text("A=1")), "['A=1']");
-  EXPECT_EQ(set_one("raw_paste_global_conf", list({" a ", "b"})), "['a', 'b']");
+  EXPECT_EQ(set_one("raw_paste_global_conf", list({" a=1 ", "b=2"})), "['a=1', 'b=2']");
   EXPECT_EQ(set_one("raw_paste_global_conf", Value()), "[]");
   EXPECT_EQ(set_one("raw_paste_global_conf", text("")), "[]");
   EXPECT_EQ(set_one("raw_paste_global_conf", integer(1)),
-            "error: Invalid value for raw_paste_global_conf: 1 (expected a string or a list of strings)");
+            "error: Invalid value for raw_paste_global_conf: 1 (expected a list of KEY=VALUE strings (a literal = "
+            "written \\=))");
+  EXPECT_EQ(set_one("raw_paste_global_conf", list({"A\\=1"})).substr(0, 6), "error:");  // no unescaped '='
+  EXPECT_EQ(set_one("raw_paste_global_conf", text("FOO")),
+            "error: Invalid value for raw_paste_global_conf: 'FOO' (expected a list of KEY=VALUE strings (a literal "
+            "= written \\=))");
+}
+
+TEST(Validators, HttpParserTakesGunicornsValues) {
+  EXPECT_EQ(set_one("http_parser", text("auto")), "'auto'");
+  EXPECT_EQ(set_one("http_parser", text(" Fast ")), "'fast'");
+  EXPECT_EQ(set_one("http_parser", text("PYTHON")), "'python'");
+  EXPECT_EQ(set_one("http_parser", text("llhttp")),
+            "error: Invalid value for http_parser: 'llhttp' (expected one of auto, python, fast)");
 }
 
 TEST(Validators, CommaSeparatedLists) {
