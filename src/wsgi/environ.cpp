@@ -313,7 +313,8 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
   // The host the request is for: RFC 9112 §3.2.2, an absolute-form target's authority replaces
   // the Host field (a proxy-style request); else Host (the parser allows at most one).
   std::string_view host;
-  if (!target.authority.empty() && head.method != "CONNECT") {
+  const bool absolute_form = !target.authority.empty() && head.method != "CONNECT";
+  if (absolute_form) {
     host = target.authority;
     if (const size_t at = host.rfind('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
     if (!set_item(environ, n.http_host, latin1(host))) return {};
@@ -322,7 +323,9 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
       if (header.name.size() == 4 && http::equals_ignore_case(header.name, "host")) host = header.value;
     }
   }
-  if (peer.is_unix && !set_server_from_host(environ, host, scheme == 2)) return {};
+  // SERVER_NAME/SERVER_PORT: the listener's (gunicorn), but the request's host behind a unix
+  // socket (gunicorn too) and for an absolute-form target, which names the server it is for.
+  if ((peer.is_unix || absolute_form) && !set_server_from_host(environ, host, scheme == 2)) return {};
 
   // PATH_INFO: the path after SCRIPT_NAME, percent-decoded. gunicorn answers 500 when the path
   // does not start with SCRIPT_NAME; narwhal leaves PATH_INFO whole (docs/architecture.md).

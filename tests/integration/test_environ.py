@@ -218,7 +218,8 @@ def test_server_name_and_port_from_host_behind_a_unix_socket(server_factory, tmp
 
 def test_absolute_form_target_replaces_host(basic_server):
     """RFC 9112 §3.2.2: with an absolute-form target the server ignores Host and uses the
-    target's authority (HTTP_HOST); PATH_INFO and QUERY_STRING come from the target's path."""
+    target's authority (HTTP_HOST, SERVER_NAME, SERVER_PORT); PATH_INFO and QUERY_STRING come from
+    the target's path."""
     with basic_server.raw() as conn:
         conn.send(b"GET http://example.org:8080/env?x=1 HTTP/1.1\r\nHost: other.example\r\n"
                   b"Connection: close\r\n\r\n")
@@ -226,6 +227,7 @@ def test_absolute_form_target_replaces_host(basic_server):
     assert resp.status == 200, resp
     env = json.loads(resp.body)["env"]
     assert env["HTTP_HOST"] == "example.org:8080"
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("example.org", "8080")
     assert env["PATH_INFO"] == "/env" and env["QUERY_STRING"] == "x=1"
     assert env["RAW_URI"] == "http://example.org:8080/env?x=1"
 
