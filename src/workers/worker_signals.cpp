@@ -25,6 +25,10 @@ long g_gmtoff = 0;
 // Quick shutdown (INT/QUIT): nothing in flight is worth waiting for. Logs "Worker exiting" as
 // gunicorn's workers do, with async-signal-safe calls only.
 void on_quit(int) {
+  // INT from the terminal and the master's QUIT arrive together: one line, one exit.
+  static volatile sig_atomic_t quitting = 0;
+  if (quitting) _exit(0);
+  quitting = 1;
   char line[160];
   size_t length = log::format_error_time_signal_safe(std::time(nullptr), g_gmtoff, line);
   std::memcpy(line + length, g_exiting_line, g_exiting_prefix);
