@@ -20,7 +20,10 @@ std::string lower(std::string_view text) {
 
 }  // namespace
 
-AccessFormat::AccessFormat(std::string_view format) { compile(format); }
+AccessFormat::AccessFormat(std::string_view format) {
+  compile(format);
+  for (const Piece& piece : pieces_) uses_response_headers_ |= piece.atom == Atom::ResponseHeader;
+}
 
 void AccessFormat::add_literal(std::string_view text) {
   if (text.empty()) return;
@@ -189,13 +192,6 @@ void AccessFormat::add_atom(std::string_view key, std::string_view spec, char co
 bool AccessFormat::is_numeric(Atom atom) {
   return atom == Atom::BytesZero || atom == Atom::Seconds || atom == Atom::Millis ||
          atom == Atom::Micros;
-}
-
-bool AccessFormat::uses_response_headers() const {
-  for (const Piece& piece : pieces_) {
-    if (piece.atom == Atom::ResponseHeader) return true;
-  }
-  return false;
 }
 
 }  // namespace narwhal::log

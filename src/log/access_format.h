@@ -60,7 +60,7 @@ class AccessFormat {
   const std::string& error() const { return error_; }
 
   // Whether a {name}o atom is used: the worker then hands the response headers over.
-  bool uses_response_headers() const;
+  bool uses_response_headers() const { return uses_response_headers_; }
 
  private:
   enum class Atom : uint8_t {
@@ -113,6 +113,7 @@ class AccessFormat {
 
   std::vector<Piece> pieces_;
   std::string error_;
+  bool uses_response_headers_ = false;
 };
 
 }  // namespace narwhal::log

@@ -1,8 +1,8 @@
 #include "log/statsd.h"
 
-#include <netdb.h>
+#include "log/socket_target.h"
+
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -27,46 +27,15 @@ bool Statsd::open(std::string_view address, std::string_view prefix, std::string
   std::string text(address);
   const bool unix_path = text.rfind("unix:", 0) == 0 && !all_digits(std::string_view(text).substr(5));
   if (unix_path) {
-    std::string path = text.substr(text.rfind("unix://", 0) == 0 ? 7 : 5);
-    sockaddr_un target{};
-    target.sun_family = AF_UNIX;
-    if (path.empty() || path.size() >= sizeof target.sun_path) {
-      *error = "statsd_host: invalid unix socket path " + path;
-      return false;
-    }
-    std::memcpy(target.sun_path, path.c_str(), path.size() + 1);
-    socket.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!socket || ::connect(socket.get(), reinterpret_cast<sockaddr*>(&target), sizeof target) != 0) {
-      *error = "statsd_host: cannot connect to " + path + ": " + std::strerror(errno);
-      return false;
-    }
+    const std::string path = text.substr(text.rfind("unix://", 0) == 0 ? 7 : 5);
+    socket = connect_unix(path, SOCK_DGRAM | SOCK_NONBLOCK, error);
   } else {
-    std::string host = text, port = "8125";
-    if (!text.empty() && text.front() == '[') {  // [v6]:port
-      const size_t close = text.find(']');
-      host = text.substr(1, close == std::string::npos ? std::string::npos : close - 1);
-      if (close != std::string::npos && close + 1 < text.size() && text[close + 1] == ':') port = text.substr(close + 2);
-    } else if (const size_t colon = text.rfind(':'); colon != std::string::npos && text.find(':') == colon) {
-      host = text.substr(0, colon);
-      port = text.substr(colon + 1);
-    }
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_DGRAM;
-    addrinfo* found = nullptr;
-    if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-      *error = "statsd_host: cannot resolve " + text + ": " + ::gai_strerror(rc);
-      return false;
-    }
-    for (addrinfo* candidate = found; candidate; candidate = candidate->ai_next) {
-      socket.reset(::socket(candidate->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-      if (socket && ::connect(socket.get(), candidate->ai_addr, candidate->ai_addrlen) == 0) break;
-      socket.reset();
-    }
-    ::freeaddrinfo(found);
-    if (!socket) {
-      *error = "statsd_host: cannot reach " + text + ": " + std::strerror(errno);
-      return false;
-    }
+    const HostPort target = split_host_port(text, "8125");
+    socket = connect_inet(target.host, target.port, SOCK_DGRAM | SOCK_NONBLOCK, error);
+  }
+  if (!socket) {
+    *error = "statsd_host " + text + ": " + *error;
+    return false;
   }
   socket_ = std::move(socket);
   // gunicorn: re.sub(r"^(.+[^.]+)\.*$", "\g<1>.", prefix) — one trailing dot when not empty.

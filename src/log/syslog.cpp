@@ -1,8 +1,6 @@
 #include "log/syslog.h"
 
-#include <netdb.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <array>
 #include <cerrno>
@@ -11,6 +9,7 @@
 #include <utility>
 
 #include "http/text.h"
+#include "log/socket_target.h"
 
 namespace narwhal::log {
 namespace {
@@ -21,41 +20,6 @@ constexpr std::array<std::pair<std::string_view, int>, 21> kFacilities{{
     {"uucp", 8},   {"local0", 16},   {"local1", 17}, {"local2", 18}, {"local3", 19}, {"local4", 20},
     {"local5", 21}, {"local6", 22},  {"local7", 23},
 }};
-
-UniqueFd connect_inet(const std::string& host, const std::string& port, int type, std::string* error) {
-  addrinfo hints{};
-  hints.ai_socktype = type;
-  addrinfo* found = nullptr;
-  if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    *error = "cannot resolve " + host + ": " + ::gai_strerror(rc);
-    return {};
-  }
-  UniqueFd socket;
-  for (addrinfo* candidate = found; candidate; candidate = candidate->ai_next) {
-    socket.reset(::socket(candidate->ai_family, type | SOCK_CLOEXEC, 0));
-    if (socket && ::connect(socket.get(), candidate->ai_addr, candidate->ai_addrlen) == 0) break;
-    *error = std::string("cannot connect: ") + std::strerror(errno);
-    socket.reset();
-  }
-  ::freeaddrinfo(found);
-  return socket;
-}
-
-UniqueFd connect_unix(const std::string& path, int type, std::string* error) {
-  sockaddr_un target{};
-  target.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof target.sun_path) {
-    *error = "invalid unix socket path " + path;
-    return {};
-  }
-  std::memcpy(target.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd socket(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
-  if (!socket || ::connect(socket.get(), reinterpret_cast<sockaddr*>(&target), sizeof target) != 0) {
-    *error = "cannot connect to " + path + ": " + std::strerror(errno);
-    return {};
-  }
-  return socket;
-}
 
 }  // namespace
 
@@ -95,16 +59,8 @@ bool Syslog::open(std::string_view address, std::string_view facility, std::stri
       *error = "syslog_addr: expected unix://PATH, udp://HOST:PORT or tcp://HOST:PORT, got " + text;
       return false;
     }
-    std::string host_port = text.substr(6), host = host_port, port = "514";
-    if (const size_t colon = host_port.rfind(':'); colon != std::string::npos && host_port.find(']') == std::string::npos) {
-      host = host_port.substr(0, colon);
-      port = host_port.substr(colon + 1);
-    } else if (host_port.size() > 1 && host_port.front() == '[') {
-      const size_t close = host_port.find(']');
-      host = host_port.substr(1, close - 1);
-      if (close + 1 < host_port.size() && host_port[close + 1] == ':') port = host_port.substr(close + 2);
-    }
-    socket = connect_inet(host, port, tcp ? SOCK_STREAM : SOCK_DGRAM, &failure);
+    const HostPort target = split_host_port(std::string_view(text).substr(6), "514");
+    socket = connect_inet(target.host, target.port, tcp ? SOCK_STREAM : SOCK_DGRAM, &failure);
     stream = tcp;
   }
   if (!socket) {

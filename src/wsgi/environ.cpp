@@ -285,10 +285,13 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
   // it is still mapped to HTTP_SCRIPT_NAME like any other field.
   std::string_view script_name = settings_.script_name;
   bool script_name_from_header = false;
+  std::string_view host;  // the request's host: Host (the parser allows at most one) …
   for (const http::Header& header : head.headers) {
     if (header.name.size() == 11 && http::equals_ignore_case(header.name, "script_name")) {
       script_name = header.value;
       script_name_from_header = true;
+    } else if (header.name.size() == 4 && http::equals_ignore_case(header.name, "host")) {
+      host = header.value;
     }
     py::Ref key;
     if (http::equals_ignore_case(header.name, "content-type")) key = py::Ref::borrow(n.content_type);
@@ -310,18 +313,13 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
   if (scheme != 0 && !set_item(environ, n.wsgi_url_scheme, py::Ref::borrow(scheme == 2 ? n.https : n.http))) {
     return {};
   }
-  // The host the request is for: RFC 9112 §3.2.2, an absolute-form target's authority replaces
-  // the Host field (a proxy-style request); else Host (the parser allows at most one).
-  std::string_view host;
+  // … unless an absolute-form target names it: RFC 9112 §3.2.2, its authority replaces the Host
+  // field (a proxy-style request).
   const bool absolute_form = !target.authority.empty() && head.method != "CONNECT";
   if (absolute_form) {
     host = target.authority;
     if (const size_t at = host.rfind('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
     if (!set_item(environ, n.http_host, latin1(host))) return {};
-  } else {
-    for (const http::Header& header : head.headers) {
-      if (header.name.size() == 4 && http::equals_ignore_case(header.name, "host")) host = header.value;
-    }
   }
   // SERVER_NAME/SERVER_PORT: the listener's (gunicorn), but the request's host behind a unix
   // socket (gunicorn too) and for an absolute-form target, which names the server it is for.
