@@ -7,6 +7,7 @@
 #include "module/hooks.h"
 #include "module/startup.h"
 #include "python/pyref.h"
+#include "asgi/channel.h"
 #include "wsgi/objects.h"
 
 namespace {
@@ -39,7 +40,7 @@ PyMODINIT_FUNC PyInit__core() {
   PyObject* module = PyModule_Create(&core_module);
   if (!module) return nullptr;
   PyModule_AddStringConstant(module, "__version__", NARWHAL_VERSION);
-  if (!narwhal::wsgi::register_types(module) || !narwhal::module::add_log_functions(module) ||
+  if (!narwhal::wsgi::register_types(module) || !narwhal::asgi::register_types(module) || !narwhal::module::add_log_functions(module) ||
       !narwhal::module::add_embedding_functions(module)) {
     Py_DECREF(module);
     return nullptr;

@@ -219,6 +219,12 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
     max_requests += static_cast<int64_t>(random() % static_cast<uint64_t>(jitter + 1));
   }
   options.max_requests = max_requests;
+  options.asgi.loop = cfg.get_string("asgi_loop");
+  options.asgi.lifespan = cfg.get_string("asgi_lifespan");
+  options.asgi.disconnect_grace_s = static_cast<int>(cfg.get_int("asgi_disconnect_grace_period"));
+  options.asgi.root_path = cfg.get_string("root_path");
+  options.asgi.websocket_max_message = static_cast<size_t>(cfg.get_int("websocket_max_message_size"));
+  options.asgi.websocket_ping_interval_s = static_cast<int>(cfg.get_int("websocket_ping_interval"));
   if (options.timeout_s <= 0) options.timeout_s = 1 << 20;  // 0 = no timeout (gunicorn)
   hooks.post_worker_init();
   options.hooks = hooks.worker_hooks();

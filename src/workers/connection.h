@@ -36,6 +36,12 @@ struct ServerAddress {
   bool is_unix = false;
 };
 
+// What a policy keeps per connection beyond the engine's fields (asgi: its protocol state);
+// destroyed with the connection, in Policy::release.
+struct ProtocolState {
+  virtual ~ProtocolState() = default;
+};
+
 struct Connection {
   Connection(UniqueFd socket, const http::ParserOptions& options) : fd(std::move(socket)), parser(options) {}
 
@@ -45,6 +51,7 @@ struct Connection {
   const ServerAddress* server = nullptr;  // the listener it came from
   bool underscore_parser = false;  // parses '_' field names for forwarder_headers
   std::optional<wsgi::Peer> peer;  // the environ's per-connection objects (built under the GIL)
+  std::unique_ptr<ProtocolState> protocol;  // the policy's, when it keeps any
 
   bool keep_alive_allowed = true;  // set at dispatch: false when the worker is stopping/retiring
 

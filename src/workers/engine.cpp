@@ -118,8 +118,9 @@ int Engine::run(Policy& policy) {
         if (connection->closed) continue;  // closed earlier in this batch
         if (connection->phase == Phase::Running) {
           // A thread runs its request and the client sent more (or hung up): not read until
-          // the request is done (level-triggered, it would wake the loop again and again).
-          unwatch(connection);
+          // the request is done (level-triggered, it would wake the loop again and again) —
+          // unless the policy serves the connection while its app runs.
+          if (!policy.running_event(*connection, event.events)) unwatch(connection);
         } else if (connection->phase == Phase::Sending || connection->phase == Phase::Closing) {
           continue_sending(connection);
         } else {

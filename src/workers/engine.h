@@ -38,6 +38,14 @@ struct WorkerOptions {
   size_t head_buffer_limit = 32u << 20; // bytes all incomplete request heads may hold together
   // Requests served from one connection's pipelined bytes before the loop turns to the others.
   int requests_per_turn = 16;
+  struct Asgi {
+    std::string loop = "auto";      // asgi_loop
+    std::string lifespan = "auto";  // asgi_lifespan
+    int disconnect_grace_s = 3;     // asgi_disconnect_grace_period
+    std::string root_path;
+    size_t websocket_max_message = 16u << 20;
+    int websocket_ping_interval_s = 20;
+  } asgi;
   WorkerHooks hooks;
   std::vector<std::string> watch_files;  // --reload with inotify: leave when one changes
 };
@@ -69,6 +77,11 @@ class Policy {
   // The connection is being destroyed on the loop thread: the policy drops what it holds in
   // Python (its Peer) the right way for its threads.
   virtual void release(Connection& connection) = 0;
+  // An event on a connection whose request is running (Phase::Running). A policy that keeps
+  // reading and writing while its app runs (asgi: the body streams into receive(), responses
+  // leave with backpressure) handles it and returns true; otherwise the socket is not read until
+  // the request is done (false: unwatched).
+  virtual bool running_event(Connection& /*connection*/, uint32_t /*events*/) { return false; }
   // What the heartbeat slot gets: now, or — when a request has hung past `timeout` — that
   // request's start, so the master's timeout fires (tracebacks, worker replaced).
   virtual int64_t heartbeat_value(int64_t now_ms) { return now_ms; }
@@ -107,6 +120,8 @@ class Engine {
   void resume(Connection& connection);
   // The connection's socket is not watched while a thread runs its request.
   void unwatch(Connection* connection);
+  // Watches the connection for `events` (level-triggered; closes it if epoll_ctl fails).
+  void watch(Connection* connection, uint32_t events);
 
  private:
   void accept_from(size_t listener_index);
@@ -124,7 +139,6 @@ class Engine {
   void expire(int64_t now);
   void account_head(Connection* connection, bool complete);
   void shed_heads();
-  void watch(Connection* connection, uint32_t events);
   void pause_accepting(int64_t until_ms);
   void set_listening(bool on);
   void update_listening();

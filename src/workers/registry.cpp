@@ -15,8 +15,7 @@ constexpr std::array<WorkerType, 4> kWorkerTypes{{
     {WorkerKind::Sync, "sync", "gunicorn.workers.sync.SyncWorker", true, ""},
     {WorkerKind::Gthread, "gthread", "gunicorn.workers.gthread.ThreadWorker", true, ""},
     {WorkerKind::Gevent, "gevent", "gunicorn.workers.ggevent.GeventWorker", true, ""},
-    {WorkerKind::Asgi, "asgi", "gunicorn.workers.gasgi.ASGIWorker", false,
-     "the ASGI worker is coming in its own issue"},
+    {WorkerKind::Asgi, "asgi", "gunicorn.workers.gasgi.ASGIWorker", true, ""},
 }};
 
 // Other names for the same worker types: gunicorn's SUPPORTED_WORKERS aliases and the uvicorn

@@ -95,8 +95,6 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
 
 void RequestRunner::access_log(const Connection& connection, const http::RequestHead& head, int status,
                                uint64_t body_bytes, int64_t duration_us, PyObject* response_headers) {
-  access_headers_.clear();
-  for (const http::Header& header : head.headers) access_headers_.emplace_back(header.name, header.value);
   // {name}o: the headers the app gave start_response (views into its str objects, GIL held).
   access_response_headers_.clear();
   if (response_headers && PyList_Check(response_headers)) {
@@ -114,6 +112,14 @@ void RequestRunner::access_log(const Connection& connection, const http::Request
                                             http::chars::trim_ows(std::string_view(value, static_cast<size_t>(value_size))));
     }
   }
+  write_access_log(connection, head, status, body_bytes, duration_us, access_response_headers_);
+}
+
+void RequestRunner::write_access_log(const Connection& connection, const http::RequestHead& head, int status,
+                                     uint64_t body_bytes, int64_t duration_us,
+                                     const log::HeaderList& response_headers) {
+  access_headers_.clear();
+  for (const http::Header& header : head.headers) access_headers_.emplace_back(header.name, header.value);
   http::TargetParts target = http::split_target(head.target);
   access_path_.clear();
   http::percent_decode(target.path, access_path_);  // U is PATH_INFO, decoded (gunicorn)
@@ -132,7 +138,7 @@ void RequestRunner::access_log(const Connection& connection, const http::Request
   record.response_length = static_cast<int64_t>(body_bytes);
   record.duration_us = duration_us;
   record.request_headers = &access_headers_;
-  record.response_headers = &access_response_headers_;
+  record.response_headers = &response_headers;
   log::logger().access(record);
 }
 

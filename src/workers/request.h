@@ -37,8 +37,14 @@ class RequestRunner {
   // watchdog on another thread.
   int64_t running_since() const { return started_ms_.load(std::memory_order_relaxed); }
 
- private:
+  // The head a request is served with (forwarder_headers may filter it); null when refused
+  // (the 400 is queued in connection.output).
   const http::RequestHead* request_head(Connection& connection);
+  // One access-log line for a finished request (any worker type).
+  void write_access_log(const Connection& connection, const http::RequestHead& head, int status,
+                        uint64_t body_bytes, int64_t duration_us, const log::HeaderList& response_headers);
+
+ private:
   void access_log(const Connection& connection, const http::RequestHead& head, int status,
                   uint64_t body_bytes, int64_t duration_us, PyObject* response_headers);
 

@@ -17,9 +17,7 @@ int run_worker(WorkerKind kind, WorkerContext& context, const WorkerOptions& opt
     case WorkerKind::Sync: status = run_sync(engine); break;
     case WorkerKind::Gthread: status = run_gthread(engine); break;
     case WorkerKind::Gevent: status = run_gevent(engine); break;
-    case WorkerKind::Asgi:  // refused at start-up (registry: not available)
-      log::logger().error("No worker body for this worker class");
-      return status;
+    case WorkerKind::Asgi: status = run_asgi(engine); break;
   }
   // gunicorn's worker_exit, with the GIL (the policies hand it back before returning).
   if (options.hooks.worker_exit) options.hooks.worker_exit();

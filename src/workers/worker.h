@@ -17,5 +17,6 @@ int run_worker(WorkerKind kind, WorkerContext& context, const WorkerOptions& opt
 int run_sync(Engine& engine);
 int run_gthread(Engine& engine);
 int run_gevent(Engine& engine);
+int run_asgi(Engine& engine);
 
 }  // namespace narwhal::workers

@@ -1,0 +1,272 @@
+#include "asgi/channel.h"
+
+#include <new>
+
+namespace narwhal::asgi {
+namespace {
+
+struct ChannelObject {
+  PyObject_HEAD
+  Endpoint* endpoint;  // null once detached
+  PyObject* loop;      // strong
+  PyObject* gone;      // what receive() returns once detached (strong)
+};
+
+enum class StepKind { Receive, Send };
+enum class StepState { Fresh, Waiting, Finished };
+
+// The awaitable receive()/send() return: its own iterator (__await__ returns it).
+struct StepObject {
+  PyObject_HEAD
+  ChannelObject* channel;  // strong
+  PyObject* message;       // send's message (strong), else null
+  StepKind kind;
+  StepState state;
+};
+
+PyTypeObject channel_type = py::static_type("narwhal._core.AsgiChannel", sizeof(ChannelObject));
+PyTypeObject step_type = py::static_type("narwhal._core.AsgiAwaitable", sizeof(StepObject));
+
+void channel_dealloc(PyObject* self) {
+  auto* channel = reinterpret_cast<ChannelObject*>(self);
+  Py_CLEAR(channel->loop);
+  Py_CLEAR(channel->gone);
+  Py_TYPE(self)->tp_free(self);
+}
+
+void step_dealloc(PyObject* self) {
+  auto* step = reinterpret_cast<StepObject*>(self);
+  Py_CLEAR(step->channel);
+  Py_CLEAR(step->message);
+  Py_TYPE(self)->tp_free(self);
+}
+
+PyObject* new_step(ChannelObject* channel, StepKind kind, PyObject* message) {
+  auto* step = PyObject_New(StepObject, &step_type);
+  if (!step) return nullptr;
+  Py_INCREF(channel);
+  step->channel = channel;
+  Py_XINCREF(message);
+  step->message = message;
+  step->kind = kind;
+  step->state = StepState::Fresh;
+  return reinterpret_cast<PyObject*>(step);
+}
+
+bool is_pending(const py::Ref& waiter) {
+  if (!waiter) return false;
+  py::Ref done = py::Ref::steal(PyObject_CallMethodNoArgs(waiter.get(), names().done));
+  if (!done) {
+    PyErr_Clear();
+    return false;
+  }
+  return done.get() == Py_False;
+}
+
+// A Future of the channel's loop, marked the way asyncio.Task expects of what a coroutine
+// yields (Future.__await__ does the same).
+PyObject* new_waiter(ChannelObject* channel, py::Ref* slot) {
+  if (is_pending(*slot)) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    slot == &channel->endpoint->receive_waiter ? "receive() is already being awaited"
+                                                               : "send() is already being awaited");
+    return nullptr;
+  }
+  py::Ref future = py::Ref::steal(PyObject_CallMethodNoArgs(channel->loop, names().create_future));
+  if (!future || PyObject_SetAttr(future.get(), names().future_blocking, Py_True) < 0) return nullptr;
+  *slot = future;
+  return future.release();
+}
+
+PyObject* step_next(PyObject* self) {
+  auto* step = reinterpret_cast<StepObject*>(self);
+  ChannelObject* channel = step->channel;
+  if (step->state == StepState::Finished) {
+    PyErr_SetString(PyExc_RuntimeError, "cannot reuse an already awaited receive()/send()");
+    return nullptr;
+  }
+  Endpoint* endpoint = channel->endpoint;
+  if (!endpoint) {
+    step->state = StepState::Finished;
+    if (step->kind == StepKind::Receive) {
+      PyErr_SetObject(PyExc_StopIteration, channel->gone);
+    } else {
+      PyErr_SetString(PyExc_RuntimeError, "ASGI send() after the request or connection ended");
+    }
+    return nullptr;
+  }
+  if (step->kind == StepKind::Receive) {
+    py::Ref message;
+    switch (endpoint->receive(&message)) {
+      case Endpoint::Step::Done:
+        step->state = StepState::Finished;
+        PyErr_SetObject(PyExc_StopIteration, message.get());
+        return nullptr;
+      case Endpoint::Step::Wait:
+        step->state = StepState::Waiting;
+        return new_waiter(channel, &endpoint->receive_waiter);
+      case Endpoint::Step::Error:
+        step->state = StepState::Finished;
+        return nullptr;
+    }
+  }
+  Endpoint::Step result = step->state == StepState::Fresh ? endpoint->send(step->message) : endpoint->send_drained();
+  switch (result) {
+    case Endpoint::Step::Done:
+      step->state = StepState::Finished;
+      return nullptr;  // StopIteration(None)
+    case Endpoint::Step::Wait:
+      step->state = StepState::Waiting;
+      return new_waiter(channel, &endpoint->send_waiter);
+    case Endpoint::Step::Error:
+      step->state = StepState::Finished;
+      return nullptr;
+  }
+  return nullptr;
+}
+
+PyObject* step_await(PyObject* self) {
+  Py_INCREF(self);
+  return self;
+}
+
+PyObject* step_send(PyObject* self, PyObject*) { return step_next(self); }
+
+PyMethodDef step_methods[] = {
+    {"send", step_send, METH_O, "Resumes the awaitable (the value is ignored)."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyAsyncMethods step_async = {step_await, nullptr, nullptr, nullptr};
+
+PyObject* channel_receive(PyObject* self, PyObject*) {
+  return new_step(reinterpret_cast<ChannelObject*>(self), StepKind::Receive, nullptr);
+}
+
+PyObject* channel_send(PyObject* self, PyObject* message) {
+  return new_step(reinterpret_cast<ChannelObject*>(self), StepKind::Send, message);
+}
+
+PyObject* channel_done(PyObject* self, PyObject* task) {
+  auto* channel = reinterpret_cast<ChannelObject*>(self);
+  if (channel->endpoint) channel->endpoint->task_done(task);
+  Py_RETURN_NONE;
+}
+
+PyMethodDef receive_def = {"receive", channel_receive, METH_NOARGS, "ASGI receive(): awaitable of the next event."};
+PyMethodDef send_def = {"send", channel_send, METH_O, "ASGI send(message): awaitable."};
+PyMethodDef done_def = {"_task_done", channel_done, METH_O, "The app's task finished."};
+
+bool ready_types() {
+  static bool ready = false;
+  if (ready) return true;
+  channel_type.tp_dealloc = channel_dealloc;
+  channel_type.tp_doc = "One ASGI scope's receive/send (internal).";
+  step_type.tp_dealloc = step_dealloc;
+  step_type.tp_doc = "The awaitable of an ASGI receive() or send() (internal).";
+  step_type.tp_as_async = &step_async;
+  step_type.tp_iter = PyObject_SelfIter;
+  step_type.tp_iternext = step_next;
+  step_type.tp_methods = step_methods;
+  if (PyType_Ready(&channel_type) < 0 || PyType_Ready(&step_type) < 0) return false;
+  ready = true;
+  return true;
+}
+
+PyObject* intern(const char* text) { return PyUnicode_InternFromString(text); }
+
+}  // namespace
+
+void Endpoint::wake(py::Ref& waiter) {
+  if (!waiter) return;
+  py::Ref future = std::move(waiter);
+  waiter.reset();
+  if (!is_pending(future)) return;  // cancelled (the task was cancelled meanwhile)
+  py::Ref done = py::Ref::steal(PyObject_CallMethodOneArg(future.get(), names().set_result, Py_None));
+  if (!done) PyErr_Clear();
+}
+
+bool make_channel(Endpoint* endpoint, PyObject* loop, Channel* out) {
+  if (!ready_types()) return false;
+  auto* channel = PyObject_New(ChannelObject, &channel_type);
+  if (!channel) return false;
+  channel->endpoint = endpoint;
+  Py_INCREF(loop);
+  channel->loop = loop;
+  channel->gone = nullptr;
+  out->object = py::Ref::steal(reinterpret_cast<PyObject*>(channel));
+  out->receive = py::Ref::steal(PyCFunction_New(&receive_def, out->object.get()));
+  out->send = py::Ref::steal(PyCFunction_New(&send_def, out->object.get()));
+  out->done = py::Ref::steal(PyCFunction_New(&done_def, out->object.get()));
+  return out->receive && out->send && out->done;
+}
+
+void detach_with(Channel& channel, PyObject* gone) {
+  if (!channel.object) return;
+  auto* object = reinterpret_cast<ChannelObject*>(channel.object.get());
+  object->endpoint = nullptr;
+  Py_XINCREF(gone);
+  Py_XSETREF(object->gone, gone);
+}
+
+void detach(Channel& channel, PyObject* gone) {
+  py::Ref message = py::Ref::borrow(gone);
+  if (!message) {
+    message = py::Ref::steal(PyDict_New());
+    if (message) PyDict_SetItem(message.get(), names().type, names().http_disconnect);
+  }
+  detach_with(channel, message.get());
+  channel = Channel{};
+}
+
+bool register_types(PyObject* module) {
+  if (!ready_types()) return false;
+  Py_INCREF(&step_type);
+  if (PyModule_AddObject(module, "AsgiAwaitable", reinterpret_cast<PyObject*>(&step_type)) < 0) {
+    Py_DECREF(&step_type);
+    return false;
+  }
+  return true;
+}
+
+const Names& names() {
+  static Names* table = [] {
+    auto* n = new Names;
+    n->type = intern("type");
+    n->body = intern("body");
+    n->more_body = intern("more_body");
+    n->status = intern("status");
+    n->headers = intern("headers");
+    n->trailers = intern("trailers");
+    n->bytes_ = intern("bytes");
+    n->text = intern("text");
+    n->code = intern("code");
+    n->reason = intern("reason");
+    n->subprotocol = intern("subprotocol");
+    n->http_request = intern("http.request");
+    n->http_disconnect = intern("http.disconnect");
+    n->http_response_start = intern("http.response.start");
+    n->http_response_body = intern("http.response.body");
+    n->websocket_connect = intern("websocket.connect");
+    n->websocket_accept = intern("websocket.accept");
+    n->websocket_receive = intern("websocket.receive");
+    n->websocket_send = intern("websocket.send");
+    n->websocket_close = intern("websocket.close");
+    n->websocket_disconnect = intern("websocket.disconnect");
+    n->websocket_http_response_start = intern("websocket.http.response.start");
+    n->websocket_http_response_body = intern("websocket.http.response.body");
+    n->create_future = intern("create_future");
+    n->create_task = intern("create_task");
+    n->add_done_callback = intern("add_done_callback");
+    n->set_result = intern("set_result");
+    n->done = intern("done");
+    n->cancelled = intern("cancelled");
+    n->exception = intern("exception");
+    n->future_blocking = intern("_asyncio_future_blocking");
+    n->empty_bytes = PyBytes_FromStringAndSize("", 0);
+    return n;
+  }();
+  return *table;
+}
+
+}  // namespace narwhal::asgi

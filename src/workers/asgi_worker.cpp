@@ -1,0 +1,485 @@
+// The asgi worker's policy (`-k asgi`): the engine's loop accepts, reads and parses in C++; the
+// application's coroutines run on an asyncio (or uvloop) event loop that the engine runs between
+// its own turns (Policy::wait_cooperatively: until the engine's epoll descriptor is readable).
+// While a request's task runs, its connection stays with the engine: body bytes are read as
+// they arrive and handed to receive(), responses are written at once and what the socket does
+// not take is finished from the loop, with send() waiting past a high-water mark
+// (backpressure), and a client that leaves is seen at once (http.disconnect). The protocol
+// objects are src/asgi; this file holds only the policy: who runs what, and when.
+#include <Python.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "asgi/channel.h"
+#include "asgi/http_exchange.h"
+#include "asgi/scope.h"
+#include "base/clock.h"
+#include "base/io.h"
+#include "log/logger.h"
+#include "python/pyref.h"
+#include "workers/request.h"
+#include "workers/worker.h"
+#include "workers/worker_signals.h"
+
+namespace narwhal::workers {
+namespace {
+
+constexpr size_t kOutputHighWater = 64 * 1024;  // send() waits while more than this is queued
+
+class AsgiPolicy;
+
+// One connection of the asgi worker (Connection::protocol) and the request running on it.
+class AsgiConnection final : public ProtocolState, public asgi::HttpStream {
+ public:
+  AsgiConnection(AsgiPolicy& policy, Connection& connection) : policy_(policy), connection_(connection) {}
+
+  bool start(const http::RequestHead& head);
+  void on_event(uint32_t events);
+  // The task ended (the turn after): logs, hooks; true when the connection may be reused.
+  bool finish_request();
+  // finish_request, then the connection goes back to the engine (may destroy this).
+  void hand_back();
+
+  // ---- asgi::HttpStream ----
+  Body take_body(std::string* out) override;
+  bool client_gone() const override { return gone_; }
+  bool write(std::string_view first, std::string_view second) override;
+  bool backlogged() const override { return connection_.output.bytes() > kOutputHighWater; }
+  void send_continue() override;
+  void request_finished() override;
+
+  py::Ref client, server;  // scope address tuples, per connection
+
+ private:
+  void read_socket();
+  void flush();
+  void lost();
+  void update_watch();
+
+  AsgiPolicy& policy_;
+  Connection& connection_;
+  std::optional<asgi::HttpExchange> exchange_;
+  asgi::Channel channel_;
+  py::Ref task_;
+  py::Ref hook_request_;
+  http::RequestHead head_copy_;          // a forwarder_headers-filtered head, when there is one
+  const http::RequestHead* head_ = nullptr;
+  std::string response_head_;            // the response head being built
+  int64_t started_us_ = 0;
+  bool gone_ = false;
+};
+
+class AsgiPolicy final : public Policy {
+ public:
+  explicit AsgiPolicy(Engine& engine) : engine_(engine), runner_(engine.options(), engine.app()) {}
+
+  bool start();
+  int lifespan_startup();  // 0, or the worker's exit status
+  void lifespan_shutdown();
+
+  void dispatch(Connection& connection) override;
+  bool buffers_whole_bodies() const override { return false; }  // bodies stream into receive()
+  bool busy() const override { return running_ > 0; }
+  int wait_cooperatively(int, int timeout_ms) override;
+  void turn(int64_t, bool) override;
+  void release(Connection& connection) override { connection.protocol.reset(); }  // GIL held
+  bool running_event(Connection& connection, uint32_t events) override {
+    if (auto* state = static_cast<AsgiConnection*>(connection.protocol.get())) state->on_event(events);
+    return connection.protocol != nullptr;
+  }
+
+  // ---- for connections ----
+  void finished(AsgiConnection& connection) {
+    done_.push_back(&connection);
+    stop_loop();
+  }
+  void cancel_later(PyObject* task);
+  Engine& engine() { return engine_; }
+  RequestRunner& runner() { return runner_; }
+  asgi::ScopeBuilder& scopes() { return scopes_; }
+  PyObject* loop() const { return loop_.get(); }
+  PyObject* state() const { return state_.get(); }
+  std::string& read_buffer() { return read_buffer_; }
+
+ private:
+  void stop_loop() {
+    if (loop_stopped_) return;
+    loop_stopped_ = true;
+    py::Ref stopped = py::Ref::steal(PyObject_CallMethod(runner_py_.get(), "stop", nullptr));
+    if (!stopped) PyErr_Clear();
+  }
+
+  Engine& engine_;
+  RequestRunner runner_;  // the access log and forwarder_headers filtering
+  asgi::ScopeBuilder scopes_;
+  py::Ref runner_py_;  // narwhal._asgi.Runner
+  py::Ref wait_;       // its bound wait()
+  py::Ref loop_;
+  py::Ref lifespan_;
+  py::Ref state_;
+  std::vector<AsgiConnection*> done_;
+  std::string read_buffer_ = std::string(64 * 1024, '\0');
+  bool loop_stopped_ = false;
+  int running_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// the connection
+
+bool AsgiConnection::start(const http::RequestHead& head) {
+  started_us_ = clock::monotonic_us();
+  if (&head != &connection_.parser.head()) {
+    head_copy_ = head;
+    head_ = &head_copy_;
+  } else {
+    head_ = &head;
+  }
+  const WorkerHooks& hooks = policy_.engine().options().hooks;
+  if (hooks.pre_request) hook_request_ = hooks.pre_request(*head_);
+  asgi::HttpRequestInfo info;
+  info.head_method = head_->method == "HEAD";
+  info.version_major = head_->version_major;
+  info.version_minor = head_->version_minor;
+  info.keep_alive = head_->keep_alive && connection_.keep_alive_allowed;
+  info.expect_continue = head_->expect_continue && !connection_.parser.message_complete();
+  asgi::HttpExchange& exchange = exchange_.emplace(*this, info, response_head_);
+  py::Ref scope = policy_.scopes().http(*head_, client.get(), server.get(), policy_.state(), false);
+  py::Ref coroutine;
+  if (scope && asgi::make_channel(&exchange, policy_.loop(), &channel_)) {
+    coroutine = py::Ref::steal(PyObject_CallFunctionObjArgs(policy_.engine().app().callable.get(), scope.get(),
+                                                            channel_.receive.get(), channel_.send.get(), nullptr));
+  }
+  if (coroutine) {
+    task_ = py::Ref::steal(PyObject_CallMethodOneArg(policy_.loop(), asgi::names().create_task, coroutine.get()));
+  }
+  py::Ref added;
+  if (task_) added = py::Ref::steal(PyObject_CallMethodOneArg(task_.get(), asgi::names().add_done_callback, channel_.done.get()));
+  if (!added) {
+    // The app could not even be called (not an ASGI 3 callable, or it raised at once).
+    log::logger().error("Exception in ASGI application\n" + py::format_exception());
+    task_.reset();
+    request_finished();
+    return false;
+  }
+  update_watch();
+  return true;
+}
+
+void AsgiConnection::request_finished() { policy_.finished(*this); }
+
+bool AsgiConnection::finish_request() {
+  asgi::HttpExchange& exchange = *exchange_;
+  bool keep = exchange.finish() && !gone_;
+  const int status = exchange.status();
+  const int64_t duration_us = clock::monotonic_us() - started_us_;
+  log::logger().request_metrics(status, duration_us);
+  const WorkerHooks& hooks = policy_.engine().options().hooks;
+  if (hooks.post_request) hooks.post_request(*head_, hook_request_, nullptr, status);
+  if (log::logger().access_enabled()) {
+    log::HeaderList response_headers;
+    if (log::logger().access_format().uses_response_headers() && exchange.response_headers()) {
+      py::Ref list = py::Ref::steal(PySequence_List(exchange.response_headers()));
+      for (Py_ssize_t i = 0, n = list ? PyList_GET_SIZE(list.get()) : 0; i < n; ++i) {
+        PyObject* pair = PyList_GET_ITEM(list.get(), i);
+        if (!PyTuple_Check(pair) && !PyList_Check(pair)) continue;
+        if (PySequence_Size(pair) != 2) continue;
+        PyObject* name = PySequence_Fast_GET_ITEM(pair, 0);
+        PyObject* value = PySequence_Fast_GET_ITEM(pair, 1);
+        if (!PyBytes_Check(name) || !PyBytes_Check(value)) continue;
+        response_headers.emplace_back(std::string_view(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)),
+                                      std::string_view(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value)));
+      }
+      PyErr_Clear();
+      policy_.runner().write_access_log(connection_, *head_, status, exchange.body_bytes(), duration_us, response_headers);
+    } else {
+      policy_.runner().write_access_log(connection_, *head_, status, exchange.body_bytes(), duration_us, response_headers);
+    }
+  }
+  asgi::detach(channel_);
+  exchange_.reset();
+  task_.reset();
+  hook_request_.reset();
+  head_ = nullptr;
+  return keep;
+}
+
+void AsgiConnection::hand_back() {
+  Connection& connection = connection_;  // `this` may be destroyed by request_done
+  Engine& engine = policy_.engine();
+  const bool keep = finish_request();
+  engine.request_done(connection, keep);
+  engine.resume(connection);
+}
+
+asgi::HttpStream::Body AsgiConnection::take_body(std::string* out) {
+  if (!connection_.body.empty()) {
+    out->append(connection_.body);
+    connection_.body.clear();
+  }
+  http::RequestParser& parser = connection_.parser;
+  if (!parser.message_complete() && !connection_.stash.empty()) {
+    size_t consumed = 0;
+    http::ParseResult result = parser.feed(connection_.stash.data(), connection_.stash.size(), &consumed, out);
+    connection_.stash.erase(0, consumed);
+    if (result == http::ParseResult::Error) {
+      log::logger().info("Invalid request body from " + connection_.address.host + ": " +
+                         std::string(parser.error_reason()));
+      return Body::Failed;  // the exchange answers 400 if nothing was sent, and closes
+    }
+  }
+  if (parser.message_complete()) return Body::End;
+  if (gone_) return Body::Failed;
+  update_watch();
+  return Body::Pending;
+}
+
+bool AsgiConnection::write(std::string_view first, std::string_view second) {
+  if (gone_) return false;
+  net::OutputQueue& output = connection_.output;
+  if (output.empty()) {
+    struct iovec parts[2] = {{const_cast<char*>(first.data()), first.size()},
+                             {const_cast<char*>(second.data()), second.size()}};
+    ssize_t n;
+    do {
+      n = ::writev(connection_.fd.get(), parts, second.empty() ? 1 : 2);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      lost();
+      return false;
+    }
+    size_t written = n < 0 ? 0 : static_cast<size_t>(n);
+    const size_t from_first = std::min(written, first.size());
+    first.remove_prefix(from_first);
+    second.remove_prefix(std::min(written - from_first, second.size()));
+  }
+  if (!first.empty()) output.push_copy(first);
+  if (!second.empty()) output.push_copy(second);
+  if (!output.empty()) update_watch();
+  return true;
+}
+
+void AsgiConnection::send_continue() {
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  write(kContinue, {});
+}
+
+void AsgiConnection::on_event(uint32_t events) {
+  if (events & (net::EventLoop::kWritable | net::EventLoop::kError)) flush();
+  if (!gone_ && (events & (net::EventLoop::kReadable | net::EventLoop::kHangup | net::EventLoop::kError))) read_socket();
+  update_watch();
+}
+
+void AsgiConnection::read_socket() {
+  if (connection_.stash.size() >= policy_.engine().options().body_buffer_size) return;
+  std::string& buffer = policy_.read_buffer();
+  ssize_t n = io::read_some(connection_.fd.get(), buffer.data(), buffer.size());
+  if (n == io::kWouldBlock) return;
+  if (n <= 0) {
+    lost();
+    return;
+  }
+  connection_.stash.append(buffer.data(), static_cast<size_t>(n));
+  if (exchange_ && !connection_.parser.message_complete()) exchange_->body_ready();
+}
+
+void AsgiConnection::flush() {
+  switch (connection_.output.flush(connection_.fd.get())) {
+    case net::OutputQueue::Flush::Error:
+      lost();
+      return;
+    case net::OutputQueue::Flush::WouldBlock:
+    case net::OutputQueue::Flush::Done:
+      break;
+  }
+  if (exchange_ && !backlogged()) exchange_->output_drained();
+}
+
+// The client closed or reset the connection while the request runs: receive() says so at once,
+// and a task still running asgi_disconnect_grace_period later is cancelled.
+void AsgiConnection::lost() {
+  if (gone_) return;
+  gone_ = true;
+  connection_.output.clear();
+  if (exchange_) {
+    exchange_->client_left();
+    if (task_) policy_.cancel_later(task_.get());
+  }
+}
+
+void AsgiConnection::update_watch() {
+  if (connection_.closed || connection_.phase != Phase::Running) return;
+  uint32_t events = 0;
+  if (!gone_ && connection_.stash.size() < policy_.engine().options().body_buffer_size) events |= net::EventLoop::kReadable;
+  if (!gone_ && !connection_.output.empty()) events |= net::EventLoop::kWritable;
+  if (events == 0) {
+    policy_.engine().unwatch(&connection_);
+  } else {
+    policy_.engine().watch(&connection_, events);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the policy
+
+bool AsgiPolicy::start() {
+  const WorkerOptions::Asgi& settings = engine_.options().asgi;
+  asgi::ScopeSettings scope_settings;
+  scope_settings.root_path = settings.root_path;
+  py::Ref module = py::Ref::steal(PyImport_ImportModule("narwhal._asgi"));
+  if (module) {
+    runner_py_ = py::Ref::steal(PyObject_CallMethod(module.get(), "Runner", "is", engine_.loop_fd(), settings.loop.c_str()));
+  }
+  if (runner_py_) {
+    wait_ = py::Ref::steal(PyObject_GetAttrString(runner_py_.get(), "wait"));
+    loop_ = py::Ref::steal(PyObject_GetAttrString(runner_py_.get(), "loop"));
+  }
+  if (!loop_ || !wait_ || !scopes_.init(scope_settings)) {
+    log::logger().error("Exception in worker process: can't start the asgi worker's event loop (asgi_loop " +
+                        settings.loop + ")\n" + py::format_exception());
+    return false;
+  }
+  py::Ref kind = py::Ref::steal(PyObject_GetAttrString(runner_py_.get(), "kind"));
+  const char* kind_text = kind ? PyUnicode_AsUTF8(kind.get()) : nullptr;
+  PyErr_Clear();
+  log::logger().debug(std::string("ASGI worker event loop: ") + (kind_text ? kind_text : "?"));
+  if (settings.lifespan != "off") {
+    lifespan_ = py::Ref::steal(PyObject_CallMethod(module.get(), "Lifespan", "OO", engine_.app().callable.get(), loop_.get()));
+    if (lifespan_) state_ = py::Ref::steal(PyObject_GetAttrString(lifespan_.get(), "state"));
+  } else {
+    state_ = py::Ref::steal(PyDict_New());
+  }
+  if (!state_) {
+    log::logger().error("Exception in worker process\n" + py::format_exception());
+    return false;
+  }
+  return true;
+}
+
+namespace {
+// (level, text) from the lifespan glue, logged; true when level is "error".
+bool log_outcome(PyObject* outcome) {
+  if (!outcome || outcome == Py_None) return false;
+  const char* level = nullptr;
+  const char* text = nullptr;
+  if (!PyArg_ParseTuple(outcome, "ss", &level, &text)) {
+    PyErr_Clear();
+    return true;
+  }
+  std::string_view kind(level);
+  if (kind == "info") log::logger().info(text);
+  else if (kind == "warning") log::logger().warning(text);
+  else log::logger().error(text);
+  return kind == "error";
+}
+}  // namespace
+
+int AsgiPolicy::lifespan_startup() {
+  if (!lifespan_) return 0;
+  py::Ref outcome = py::Ref::steal(PyObject_CallMethod(lifespan_.get(), "startup", "s", engine_.options().asgi.lifespan.c_str()));
+  if (!outcome) {
+    log::logger().error("Exception in 'lifespan' protocol\n" + py::format_exception());
+    return kAppLoadError;
+  }
+  return log_outcome(outcome.get()) ? kAppLoadError : 0;
+}
+
+void AsgiPolicy::lifespan_shutdown() {
+  if (!lifespan_) return;
+  py::Ref outcome = py::Ref::steal(PyObject_CallMethod(lifespan_.get(), "shutdown", "d",
+                                                       static_cast<double>(engine_.options().graceful_timeout_s)));
+  if (!outcome) {
+    log::logger().error("Exception in 'lifespan' protocol\n" + py::format_exception());
+    return;
+  }
+  log_outcome(outcome.get());
+}
+
+void AsgiPolicy::dispatch(Connection& connection) {
+  WorkerSignals& signals = worker_signals();
+  const bool last = engine_.count_request();
+  connection.keep_alive_allowed = engine_.options().keepalive_s > 0 && !engine_.stopping() && !signals.stop_graceful && !last;
+  engine_.stash_input(connection);
+  if (!connection.protocol) {
+    auto state = std::make_unique<AsgiConnection>(*this, connection);
+    state->client = connection.address.family == AF_UNIX
+                        ? py::Ref::borrow(Py_None)
+                        : asgi::ScopeBuilder::address_tuple(connection.address.host, connection.address.port, false);
+    state->server = asgi::ScopeBuilder::address_tuple(connection.server->host, connection.server->port, connection.server->is_unix);
+    if (!connection.peer) {
+      connection.peer = engine_.app().environ.make_peer(connection.address.host, connection.address.port,
+                                                        connection.server->host, connection.server->port,
+                                                        connection.address.family == AF_UNIX);
+    }
+    connection.protocol = std::move(state);
+  }
+  const http::RequestHead* head = runner_.request_head(connection);
+  if (!head) {  // a refused '_' name: the 400 is queued
+    engine_.request_done(connection, false);
+    return;
+  }
+  auto& state = static_cast<AsgiConnection&>(*connection.protocol);
+  ++running_;
+  state.start(*head);
+}
+
+int AsgiPolicy::wait_cooperatively(int, int timeout_ms) {
+  if (!done_.empty()) return 0;  // finished requests to take back first
+  loop_stopped_ = false;
+  py::Ref timeout = py::Ref::steal(PyFloat_FromDouble(static_cast<double>(timeout_ms) / 1000.0));
+  py::Ref waited = py::Ref::steal(PyObject_CallOneArg(wait_.get(), timeout.get()));
+  if (!waited) {
+    // An exception out of the event loop (a Python signal handler's, or a loop callback's that
+    // asyncio did not catch): logged; the loop goes on (its stop flags are C++).
+    if (!PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) && !PyErr_ExceptionMatches(PyExc_SystemExit)) {
+      log::logger().error("Exception in the asgi worker's event loop\n" + py::format_exception());
+    }
+    PyErr_Clear();
+  }
+  loop_stopped_ = false;
+  return 0;
+}
+
+void AsgiPolicy::turn(int64_t, bool) {
+  if (PyErr_CheckSignals() < 0) log::logger().error("Exception in a signal handler\n" + py::format_exception());
+  if (done_.empty()) return;
+  std::vector<AsgiConnection*> done;
+  done.swap(done_);
+  for (AsgiConnection* state : done) {
+    --running_;
+    state->hand_back();
+  }
+}
+
+void AsgiPolicy::cancel_later(PyObject* task) {
+  const int grace = engine_.options().asgi.disconnect_grace_s;
+  py::Ref cancel = py::Ref::steal(PyObject_GetAttrString(task, "cancel"));
+  py::Ref handle;
+  if (cancel) {
+    handle = grace > 0 ? py::Ref::steal(PyObject_CallMethod(loop_.get(), "call_later", "dO", static_cast<double>(grace), cancel.get()))
+                       : py::Ref::steal(PyObject_CallMethod(loop_.get(), "call_soon", "O", cancel.get()));
+  }
+  if (!handle) PyErr_Clear();
+}
+
+}  // namespace
+
+int run_asgi(Engine& engine) {
+  auto policy = std::make_unique<AsgiPolicy>(engine);
+  if (!policy->start()) return kWorkerBootError;
+  if (int status = policy->lifespan_startup(); status != 0) return status;
+  const int status = engine.run(*policy);
+  policy->lifespan_shutdown();
+  // Never destroyed (as the other policies): tasks still running past graceful_timeout may
+  // reach it until the process ends.
+  policy.release();
+  return status;
+}
+
+}  // namespace narwhal::workers
