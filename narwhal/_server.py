@@ -300,6 +300,16 @@ def install_worker_signals(worker: Worker, server: Server,
 
     signal.signal(signal.SIGABRT, handle_abort)
 
+    def handle_dump(signum: int, frame: Any) -> None:
+        # The control socket's `dump PID` (docs/control.md): the stacks of every thread, for
+        # the master, and the worker goes on. Runs where the main thread is, as handle_abort.
+        try:
+            _core.publish_dump(thread_tracebacks(frame))
+        except Exception:
+            pass
+
+    signal.signal(signal.SIGWINCH, handle_dump)
+
     def handle_quit(signum: int, frame: Any) -> None:
         # gunicorn's Worker.handle_quit: runs on the main thread, inside the app if a request is
         # being handled (quick shutdown does not wait for it), then the worker leaves.

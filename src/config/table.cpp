@@ -14,6 +14,7 @@ std::vector<Setting> build_table() {
   add_logging_settings(rows);
   add_hook_settings(rows);
   add_ssl_settings(rows);
+  add_control_settings(rows);
   for (auto& row : rows) {
     if (row.default_text.empty()) row.default_text = repr_value(row.default_value);
   }

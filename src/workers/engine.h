@@ -39,6 +39,7 @@ struct WorkerOptions {
   // Requests served from one connection's pipelined bytes before the loop turns to the others.
   int requests_per_turn = 16;
   WorkerHooks hooks;
+  Scoreboard* scoreboard = nullptr;  // the context's: request runners publish into it
   std::vector<std::string> watch_files;  // --reload with inotify: leave when one changes
 };
 
