@@ -20,7 +20,7 @@ nlohmann::json value_json(const config::Value& value) {
 
 }  // namespace
 
-nlohmann::json settings_json(const config::Config& cfg) {
+nlohmann::json settings_json(const config::Config& cfg, const std::string& proc_name) {
   // gunicorn's CommandHandlers.show_config keys (its dirty_* settings do not exist here).
   static const char* const kKeys[] = {"bind",        "workers",  "worker_class", "threads",
                                       "timeout",     "graceful_timeout", "keepalive", "max_requests",
@@ -30,7 +30,7 @@ nlohmann::json settings_json(const config::Config& cfg) {
   nlohmann::json result = nlohmann::json::object();
   for (const char* key : kKeys) {
     if (!config::find_setting(key)) continue;
-    result[key] = std::string_view(key) == "proc_name" ? nlohmann::json(cfg.proc_name()) : value_json(cfg.get(key));
+    result[key] = std::string_view(key) == "proc_name" ? nlohmann::json(proc_name) : value_json(cfg.get(key));
   }
   return result;
 }

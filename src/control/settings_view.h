@@ -7,6 +7,7 @@
 
 namespace narwhal::control {
 
-nlohmann::json settings_json(const config::Config& cfg);
+// `proc_name`: the name the master uses (the setting, else gunicorn's default_proc_name).
+nlohmann::json settings_json(const config::Config& cfg, const std::string& proc_name);
 
 }  // namespace narwhal::control

@@ -298,7 +298,11 @@ int serve(Startup& startup) {
   callbacks.on_usr1 = [] { log::logger().reopen(); };
   callbacks.reload = [&startup](arbiter::ArbiterOptions* next) { return module::reload_settings(startup, next); };
   callbacks.set_proc_title = process::set_proc_title;
-  callbacks.config_json = [&startup] { return control::dump_json(control::settings_json(startup.cfg)); };
+  callbacks.config_json = [&startup] {
+    const config::Config& cfg = startup.cfg;
+    const std::string name = cfg.is_set("proc_name") ? cfg.get_string("proc_name") : module::default_proc_name(startup);
+    return control::dump_json(control::settings_json(cfg, name));
+  };
   callbacks.create_listeners = [&startup](std::vector<net::Listener>* listeners, arbiter::ArbiterOptions* created) {
     return create_listeners(startup.cfg, listeners, created);
   };

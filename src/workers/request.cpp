@@ -45,7 +45,9 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
   Scoreboard* scoreboard = options_.scoreboard;
   if (scoreboard) {
     scoreboard->in_flight.fetch_add(1, std::memory_order_relaxed);
-    if (slot_) begin_request(slot_, started_us, head->method, head->target, connection.peer->remote_text);
+    if (slot_) {
+      begin_request(slot_, started_us, head->method, head->target, connection.address.host, connection.address.port);
+    }
   }
 
   wsgi::ExchangeOptions exchange_options;

@@ -97,7 +97,7 @@ std::vector<RequestSnapshot> Scoreboard::requests() const {
 
 // A sequence lock: the writer makes the sequence odd, rewrites, makes it even again.
 void begin_request(RequestSlot* slot, int64_t started_us, std::string_view method, std::string_view target,
-                   std::string_view client) {
+                   std::string_view client_host, int client_port) {
   const uint32_t sequence = slot->sequence.load(std::memory_order_relaxed);
   slot->sequence.store(sequence + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
@@ -105,7 +105,8 @@ void begin_request(RequestSlot* slot, int64_t started_us, std::string_view metho
   slot->bytes_written.store(0, std::memory_order_relaxed);
   slot->method.store(method);
   slot->target.store(target);
-  slot->client.store(client);
+  slot->client.store(client_host);
+  slot->client_port.store(client_port, std::memory_order_relaxed);
   slot->started_us.store(started_us, std::memory_order_relaxed);
   slot->sequence.store(sequence + 2, std::memory_order_release);
 }
@@ -128,6 +129,10 @@ bool read_slot(const RequestSlot& slot, RequestSnapshot* out) {
     out->method = slot.method.load();
     out->target = slot.target.load();
     out->client = slot.client.load();
+    if (const int port = slot.client_port.load(std::memory_order_relaxed); port > 0) {
+      const bool v6 = out->client.find(':') != std::string::npos;
+      out->client = (v6 ? "[" + out->client + "]" : out->client) + ":" + std::to_string(port);
+    }
     out->bytes_read = slot.bytes_read.load(std::memory_order_relaxed);
     out->bytes_written = slot.bytes_written.load(std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_acquire);

@@ -37,6 +37,7 @@ struct RequestSlot {
   std::atomic<int64_t> started_us{0};  // CLOCK_MONOTONIC; 0 = no request in this slot
   std::atomic<uint64_t> bytes_read{0};     // request body bytes the app has read
   std::atomic<uint64_t> bytes_written{0};  // response body bytes sent
+  std::atomic<int32_t> client_port{0};     // -1: a unix socket client
   SharedText<16> method;
   SharedText<64> client;
   SharedText<256> target;  // the request target as received (path and query), truncated
@@ -47,7 +48,7 @@ struct RequestSnapshot {
   int64_t started_us = 0;
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;
-  std::string method, client, target;
+  std::string method, client, target;  // client: "host:port" ("[v6]:port"), or the host alone
 };
 
 // Request counters, for a Prometheus endpoint (issue 15): by status class, by method, and a
@@ -107,7 +108,7 @@ struct Scoreboard {
 
 // The worker side of a request, used by the request runner.
 void begin_request(RequestSlot* slot, int64_t started_us, std::string_view method, std::string_view target,
-                   std::string_view client);
+                   std::string_view client_host, int client_port);
 void end_request(RequestSlot* slot);
 void count_request(RequestCounters& counters, std::string_view method, int status, int64_t duration_us);
 

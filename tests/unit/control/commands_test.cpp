@@ -147,8 +147,8 @@ TEST(ShowRequests, SlowestFirstWithPathQueryAndBytes) {
   workers::RequestSlot* first = board->claim_slot();
   workers::RequestSlot* second = board->claim_slot();
   board->in_flight = 3;
-  workers::begin_request(first, 5'000'000, "GET", "/fast?x=1", "127.0.0.1:5000");
-  workers::begin_request(second, 1'000'000, "POST", "/slow", "10.0.0.1:6000");
+  workers::begin_request(first, 5'000'000, "GET", "/fast?x=1", "::1", 5000);
+  workers::begin_request(second, 1'000'000, "POST", "/slow", "10.0.0.1", 6000);
   second->bytes_read = 12;
   second->bytes_written = 34;
   FakeMaster master;
@@ -165,6 +165,7 @@ TEST(ShowRequests, SlowestFirstWithPathQueryAndBytes) {
   EXPECT_EQ(slow["bytes_read"], 12);
   EXPECT_EQ(slow["bytes_written"], 34);
   EXPECT_EQ(data["requests"][1]["query"], "x=1");
+  EXPECT_EQ(data["requests"][1]["client"], "[::1]:5000");
   workers::end_request(second);
   EXPECT_EQ(show_requests(master.workers(), 6'000'000)["count"], 1);
 }

@@ -21,11 +21,12 @@ TEST(Scoreboard, TextIsTruncatedNotOverflowed) {
   auto board = std::make_unique<Scoreboard>();
   RequestSlot* slot = board->claim_slot();
   const std::string long_path = "/" + std::string(1000, 'p');
-  begin_request(slot, 1, "VERYLONGMETHODNAMEHERE", long_path, "client");
+  begin_request(slot, 1, "VERYLONGMETHODNAMEHERE", long_path, "/tmp/unix.sock", -1);
   RequestSnapshot snapshot;
   ASSERT_TRUE(read_slot(*slot, &snapshot));
   EXPECT_EQ(snapshot.method, "VERYLONGMETHODNA");
   EXPECT_EQ(snapshot.target, long_path.substr(0, 256));
+  EXPECT_EQ(snapshot.client, "/tmp/unix.sock");
   end_request(slot);
   EXPECT_FALSE(read_slot(*slot, &snapshot));
 }
@@ -57,7 +58,7 @@ TEST(ScoreboardTable, SharedWithAForkedChildAndReusedZeroed) {
   const pid_t child = fork();
   if (child == 0) {
     RequestSlot* slot = board->claim_slot();
-    begin_request(slot, 42, "GET", "/from-child", "c");
+    begin_request(slot, 42, "GET", "/from-child", "c", 1);
     count_request(board->counters, "GET", 200, 1);
     board->dump_requested = 1;
     board->publish_dump("stacks");
