@@ -34,10 +34,10 @@ void add_control_settings(std::vector<Setting>& rows) {
              "Default: `$XDG_RUNTIME_DIR/gunicorn.ctl` if `XDG_RUNTIME_DIR` is set, otherwise "
              "`$HOME/.gunicorn/gunicorn.ctl`, as in gunicorn; the parent directory is created "
              "(mode 0700) when missing. A relative path is relative to the directory narwhal runs "
-             "in (after *chdir*). A file already at that path is replaced, as in gunicorn; at exit "
-             "the master removes the socket only while it is still its own (after a USR2 upgrade "
-             "the new master's stays). When the socket cannot be created an error is logged and "
-             "the server runs without it.",
+             "in (after *chdir*). A socket already at that path is replaced, as in gunicorn (a file "
+             "that is not a socket is left alone); at exit the master removes the socket only "
+             "while it is still its own (after a USR2 upgrade the new master's stays). When the "
+             "socket cannot be created an error is logged and the server runs without it.",
       .computed_default = default_control_socket,
   });
   rows.push_back({

@@ -11,6 +11,8 @@
 #include <limits>
 #include <optional>
 
+#include "base/clock.h"
+
 namespace narwhal::control {
 namespace {
 
@@ -137,11 +139,8 @@ Outcome show(Master& master, const std::vector<std::string>& args) {
   else if (target == "config") outcome.data = master.config();
   else if (target == "stats") outcome.data = show_stats(master);
   else if (target == "listeners") outcome.data = show_listeners(master);
-  else if (target == "requests") {
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    outcome.data = show_requests(master.workers(), int64_t{now.tv_sec} * 1000000 + now.tv_nsec / 1000);
-  } else throw InvalidArgument{"Unknown show target: " + target};
+  else if (target == "requests") outcome.data = show_requests(master.workers(), clock::monotonic_us());
+  else throw InvalidArgument{"Unknown show target: " + target};
   return outcome;
 }
 

@@ -13,7 +13,16 @@ PyObject* publish_dump(PyObject*, PyObject* text_object) {
   return PyBool_FromLong(g_dump_target != nullptr);
 }
 
+// A terminal resize sends SIGWINCH to the whole process group: only a dump the master asked
+// for is worth formatting.
+PyObject* dump_wanted(PyObject*, PyObject*) {
+  const bool wanted = g_dump_target && g_dump_target->dump_requested.load(std::memory_order_acquire) !=
+                                           g_dump_target->dump_done.load(std::memory_order_relaxed);
+  return PyBool_FromLong(wanted);
+}
+
 PyMethodDef control_methods[] = {
+    {"dump_wanted", dump_wanted, METH_NOARGS, "dump_wanted() -> bool: the master asked for a stack dump"},
     {"publish_dump", publish_dump, METH_O,
      "publish_dump(text) -> bool: the answer to the control socket's `dump PID` (worker only)"},
     {nullptr, nullptr, 0, nullptr}};

@@ -348,6 +348,34 @@ def test_dump_shows_the_apps_frame_and_the_worker_lives_on(control_server, ctl_p
     assert reply == {"id": 1, "status": "error", "error": "Worker 1 not found"}
 
 
+def test_dump_under_gevent_shows_the_waiting_greenlets(control_server, ctl_path):
+    srv = control_server("-k", "gevent", workers=1)
+    conns = [slow_request(srv, "/sleep?s=2&%d" % i) for i in range(2)]
+    time.sleep(0.5)
+    stacks = control_data(ctl_path, "dump %d" % children_of(srv.pid)[0])["stacks"]
+    assert stacks.count("Greenlet") >= 2, stacks
+    assert "wsgi_basic.py" in stacks and "time.sleep" in stacks, stacks
+    for conn in conns:
+        assert conn.read_response().status == 200
+
+
+def test_usr2_upgrade_hands_the_socket_to_the_new_master(control_server, ctl_path):
+    srv = control_server()
+    old = srv.pid
+    srv.proc.send_signal(signal.SIGUSR2)
+    new = wait_until(lambda: (lambda pid: pid != old and pid)(control_data(ctl_path, "show stats")["pid"]), 15,
+                     message="the new master on the control socket")
+    try:
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(15) == 0
+        assert ctl_path.exists()  # the old master's exit left the new master's socket
+        assert control_data(ctl_path, "show stats")["pid"] == new
+        assert srv.get("/hello").status_code == 200
+    finally:
+        os.kill(new, signal.SIGTERM)
+    wait_until(lambda: not ctl_path.exists(), 15, message="the new master to remove its socket")
+
+
 # --- framing errors never stall the master -------------------------------------------------------
 def assert_master_serves(srv, ctl_path):
     assert srv.get("/hello", timeout=5).status_code == 200
