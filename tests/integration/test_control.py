@@ -294,6 +294,20 @@ def test_shutdown_graceful_lets_the_inflight_request_finish(control_server, ctl_
     assert srv.proc.wait(15) == 0
 
 
+def test_a_reload_that_changes_the_setting_moves_the_socket(server_factory, tmp_path):
+    first, second = tmp_path / "first.ctl", tmp_path / "second.ctl"
+    conf = tmp_path / "conf.py"
+    conf.write_text("control_socket = %r\n" % str(first))
+    srv = server_factory("-c", str(conf), "wsgi_basic:app")
+    wait_until(first.exists, 5, message="the first socket")
+    conf.write_text("control_socket = %r\ncontrol_socket_mode = 0o640\n" % str(second))
+    assert control_data(first, "reload") == {"status": "reloading"}
+    wait_until(lambda: second.exists() and not first.exists(), 10, message="the socket to move")
+    assert stat.S_IMODE(os.stat(second).st_mode) == 0o640
+    assert control_data(second, "show config")["control_socket"] == str(second)
+    assert srv.get("/hello").status_code == 200
+
+
 # --- narwhal's own: show requests, dump ---------------------------------------------------------------
 @pytest.mark.parametrize("worker_args", [(), ("-k", "gthread", "--threads", "4")], ids=["sync", "gthread"])
 def test_show_requests_lists_the_inflight_request(control_server, ctl_path, worker_args):
