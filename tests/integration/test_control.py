@@ -340,6 +340,27 @@ def test_show_requests_counts_bytes_and_sorts_slowest_first(control_server, ctl_
     second.read_response()
 
 
+def test_show_requests_follows_the_bytes_as_they_move(control_server, ctl_path):
+    srv = control_server(workers=1)
+    upload = RawConnection("127.0.0.1", srv.port, timeout=15)
+    total = 1 << 20
+    upload.send(b"POST /echo?mode=readn&n=65536 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n" % total)
+    upload.send(b"a" * 300000)  # beyond the body buffer: the app reads it as it comes
+    request = wait_until(lambda: (lambda r: r and r[0]["bytes_read"] >= 200000 and r[0])(
+        control_data(ctl_path, "show requests")["requests"]), 5, message="the body read so far")
+    assert request["method"] == "POST" and request["bytes_read"] <= 300000
+    upload.send(b"a" * (total - 300000))
+    assert upload.read_response().status == 200
+    download = RawConnection("127.0.0.1", srv.port, timeout=15)
+    download.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    download.send(b"GET /gen?n=4000&size=65536 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    request = wait_until(lambda: (lambda r: r and r[0]["bytes_written"] > 0 and r[0])(
+        control_data(ctl_path, "show requests")["requests"]), 5, message="a response being written")
+    assert request["path"] == "/gen" and request["bytes_read"] == 0
+    download.close()
+
+
 def test_dump_shows_the_apps_frame_and_the_worker_lives_on(control_server, ctl_path):
     srv = control_server(workers=1)
     conn = slow_request(srv, "/sleep?s=2")
