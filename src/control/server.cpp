@@ -115,7 +115,7 @@ void Server::add_poll_fds(std::vector<pollfd>* fds) const {
   if (listener_) fds->push_back({listener_.get(), POLLIN, 0});
   for (const Client& client : clients_) {
     short events = 0;
-    if (!client.awaiting && client.output.empty()) events |= POLLIN;  // one request at a time
+    if (!client.awaiting && client.output.empty() && !client.eof) events |= POLLIN;  // one request at a time
     if (!client.output.empty()) events |= POLLOUT;
     fds->push_back({client.fd.get(), events, 0});
   }
@@ -130,9 +130,10 @@ void Server::handle(const pollfd* fds, size_t count, int64_t now_ms) {
     }
     for (Client& client : clients_) {
       if (client.closed || client.fd.get() != fds[i].fd) continue;
-      if (fds[i].revents & POLLOUT) flush(client);
-      if (!client.closed && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) read_client(client, now_ms);
-      if (!client.closed) serve_requests(client, now_ms);
+      if (client.eof && (fds[i].revents & (POLLHUP | POLLERR))) close_client(client);  // gone entirely
+      if (!client.closed && (fds[i].revents & POLLOUT)) flush(client);
+      if (!client.closed && !client.eof && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) read_client(client, now_ms);
+      if (!client.closed) serve_requests(client, now_ms);  // also closes a client at EOF with nothing left
       break;
     }
   }
@@ -155,8 +156,7 @@ void Server::accept_clients(int64_t now_ms) {
         if (!oldest || client.last_active_ms < oldest->last_active_ms) oldest = &client;
       }
       if (!oldest) continue;  // every client awaits a dump: the newcomer is closed
-      oldest->closed = true;
-      oldest->fd.reset();
+      close_client(*oldest);
       remove_closed();
     }
     Client& client = clients_.emplace_back();
@@ -179,11 +179,20 @@ void Server::read_client(Client& client, int64_t now_ms) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    // EOF or error: the client is gone (a partial request is dropped).
-    client.closed = true;
-    client.fd.reset();
+    if (n == 0) {
+      // The client has sent all it will (`socat`, `nc -N`): its complete requests are still
+      // answered; serve_requests closes once nothing is left.
+      client.eof = true;
+      return;
+    }
+    close_client(client);  // an error: the client is gone
     return;
   }
+}
+
+void Server::close_client(Client& client) {
+  client.closed = true;
+  client.fd.reset();
 }
 
 void Server::serve_requests(Client& client, int64_t now_ms) {
@@ -191,7 +200,10 @@ void Server::serve_requests(Client& client, int64_t now_ms) {
     std::string payload;
     uint32_t length = 0;
     const FrameReader::Result result = client.reader.next(&payload, &length);
-    if (result == FrameReader::Result::NeedMore) return;
+    if (result == FrameReader::Result::NeedMore) {
+      if (client.eof) close_client(client);  // a partial request that will never be completed
+      return;
+    }
     if (result == FrameReader::Result::TooLarge) {
       // The stream cannot be resynced: say why, then close.
       send(client, error_reply(nullptr, "Message too large: " + std::to_string(length)));
@@ -276,8 +288,7 @@ void Server::tick(int64_t now_ms) {
   check_dumps(now_ms);
   for (Client& client : clients_) {
     if (!client.closed && !client.awaiting && now_ms - client.last_active_ms > options_.idle_timeout_ms) {
-      client.closed = true;
-      client.fd.reset();
+      close_client(client);
     }
   }
   remove_closed();
@@ -289,8 +300,7 @@ void Server::send(Client& client, const nlohmann::json& message) {
   client.output += encode_frame(message);
   if (client.output.size() - client.output_sent > kMaxOutputBytes) {
     emit(log_.debug, "Control client dropped: it reads no replies");
-    client.closed = true;
-    client.fd.reset();
+    close_client(client);
     return;
   }
   flush(client);
@@ -306,17 +316,13 @@ void Server::flush(Client& client) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // POLLOUT brings us back
-    client.closed = true;  // the client is gone
-    client.fd.reset();
+    close_client(client);  // the client is gone
     return;
   }
   if (client.closed) return;
   client.output.clear();
   client.output_sent = 0;
-  if (client.close_after_output) {
-    client.closed = true;
-    client.fd.reset();
-  }
+  if (client.close_after_output) close_client(client);
 }
 
 Server::Client* Server::find(uint64_t id) {

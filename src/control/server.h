@@ -67,6 +67,7 @@ class Server {
     int64_t last_active_ms = 0;
     bool close_after_output = false;
     bool awaiting = false;  // a dump reply is pending: no further request is read meanwhile
+    bool eof = false;       // the client shut its sending side: answer what came, then close
     bool closed = false;
   };
   struct PendingDump {
@@ -80,6 +81,7 @@ class Server {
   void accept_clients(int64_t now_ms);
   void read_client(Client& client, int64_t now_ms);
   void serve_requests(Client& client, int64_t now_ms);
+  static void close_client(Client& client);
   void handle_payload(Client& client, const std::string& payload, int64_t now_ms);
   void start_dump(Client& client, const nlohmann::json& id, pid_t pid, int64_t now_ms);
   void check_dumps(int64_t now_ms);

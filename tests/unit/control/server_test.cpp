@@ -2,6 +2,7 @@
 // input, a dump answered through the scoreboard, and the socket file's life.
 #include "control/server.h"
 
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -117,6 +118,20 @@ TEST_F(ServerTest, BadInputGetsAnErrorThenTheRightConnectionState) {
   now_ms_ += options_.idle_timeout_ms + 1;  // until the idle timeout
   EXPECT_FALSE(reply(server, truncated));
   ::close(truncated);
+}
+
+TEST_F(ServerTest, AClientThatShutsItsSendingSideIsAnsweredThenClosed) {
+  Server server(master_, options_, {});
+  std::string error;
+  ASSERT_TRUE(server.open(&error)) << error;
+  const int fd = connect_client();  // as `printf ... | socat - UNIX-CONNECT:...` does
+  send_all(fd, encode_frame({{"id", 1}, {"command", "help"}}) + encode_frame({{"id", 2}, {"command", "reopen"}}));
+  ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);
+  EXPECT_EQ((*reply(server, fd))["id"], 1);
+  EXPECT_EQ((*reply(server, fd))["id"], 2);
+  EXPECT_FALSE(reply(server, fd));  // then closed
+  ::close(fd);
+  EXPECT_EQ(master_.signals, std::vector<int>{SIGUSR1});
 }
 
 TEST_F(ServerTest, DumpIsAnsweredWhenTheWorkerPublishes) {
