@@ -281,6 +281,22 @@ def thread_tracebacks(interrupted: Any = None) -> str:
     return "".join(parts).rstrip("\n")
 
 
+def greenlet_tracebacks() -> str:
+    """The stack of every suspended greenlet (the gevent worker's requests waiting on I/O), for
+    `dump PID`; "" without greenlets. The running one is in its thread's stack."""
+    greenlet = sys.modules.get("greenlet")
+    if greenlet is None:
+        return ""
+    import gc
+    parts = []
+    for item in gc.get_objects():
+        if isinstance(item, greenlet.greenlet) and item.gr_frame is not None:
+            name = getattr(item, "name", None) or type(item).__name__
+            stack = "".join(traceback.format_stack(item.gr_frame))
+            parts.append(f"Greenlet {name} ({id(item):#x}), most recent call last:\n{stack}")
+    return "".join(parts).rstrip("\n")
+
+
 def install_worker_signals(worker: Worker, server: Server,
                            worker_abort: Callable[..., Any] | None,
                            worker_int: Callable[..., Any] | None,
@@ -299,6 +315,19 @@ def install_worker_signals(worker: Worker, server: Server,
                        ("worker_exit", worker_exit, (server, worker))), status=1)
 
     signal.signal(signal.SIGABRT, handle_abort)
+
+    def handle_dump(signum: int, frame: Any) -> None:
+        # The control socket's `dump PID` (docs/control.md): the stacks of every thread, for
+        # the master, and the worker goes on. Runs where the main thread is, as handle_abort.
+        try:
+            if not _core.dump_wanted():
+                return
+            greenlets = greenlet_tracebacks()
+            _core.publish_dump(thread_tracebacks(frame) + ("\n" + greenlets if greenlets else ""))
+        except Exception:
+            pass
+
+    signal.signal(signal.SIGWINCH, handle_dump)
 
     def handle_quit(signum: int, frame: Any) -> None:
         # gunicorn's Worker.handle_quit: runs on the main thread, inside the app if a request is

@@ -54,7 +54,7 @@ int Arbiter::run() {
     maybe_promote_master();
     if (halt_) return halt(halt_->reason, halt_->exit_status);
     if (signals_.empty()) {
-      signals_.sleep(1000);
+      sleep(1000);
       // A signal that came with this wake-up is handled first: the SIGINT a terminal sends the
       // whole process group also stopped the workers, which are reaped as part of that stop
       // (not reported as crashes) and never replaced (issue 16).
@@ -107,6 +107,8 @@ bool Arbiter::start() {
   debug("Arbiter booted");
   info("Listening at: " + listener_names() + " (" + std::to_string(pid_) + ")");
   info("Using worker: " + options_.worker_class);
+  started_ms_ = workers::heartbeat_now_ms();
+  open_control();
   set_proc_title("master [" + proc_name_ + "]");
   return true;
 }
@@ -208,6 +210,7 @@ void Arbiter::spawn_worker() {
     error("Can't map heartbeat memory for a new worker");
     return;
   }
+  workers::Scoreboard* scoreboard = scoreboards_.acquire();  // null: the worker publishes nothing
   if (callbacks_.pre_fork) callbacks_.pre_fork(age);
   pid_t pid;
   {
@@ -215,7 +218,7 @@ void Arbiter::spawn_worker() {
     BlockAllSignals blocked;
     if (callbacks_.before_fork) callbacks_.before_fork();
     pid = ::fork();
-    if (pid == 0) run_child(age, heartbeat);  // never returns
+    if (pid == 0) run_child(age, heartbeat, scoreboard);  // never returns
     const int fork_errno = errno;
     if (callbacks_.after_fork_parent) callbacks_.after_fork_parent();
     errno = fork_errno;
@@ -223,19 +226,23 @@ void Arbiter::spawn_worker() {
   if (pid < 0) {
     error(std::string("Can't fork a worker: ") + std::strerror(errno));
     heartbeats_.release(heartbeat);
+    if (scoreboard) scoreboards_.release(scoreboard);
     return;
   }
-  workers_[pid] = Worker{age, heartbeat, -1, -1};
+  workers_[pid] = Worker{age, heartbeat, scoreboard, -1, -1};
+  ++workers_spawned_;
 }
 
-void Arbiter::run_child(int age, std::atomic<int64_t>* heartbeat) {
+void Arbiter::run_child(int age, std::atomic<int64_t>* heartbeat, workers::Scoreboard* scoreboard) {
   signals_.reset_in_child();
+  if (control_) control_->close_in_child();
   if (callbacks_.after_fork_child) callbacks_.after_fork_child();
   WorkerContext context;
   context.age = age;
   context.ppid = pid_;
   context.pid = ::getpid();
   context.heartbeat = heartbeat;
+  context.scoreboard = scoreboard;
   context.listeners = &listeners_;
   context.timeout = options_.timeout;
   set_proc_title("worker [" + proc_name_ + "]");
@@ -269,8 +276,7 @@ void Arbiter::reap_workers() {
     report_exit(pid, status, it == workers_.end() ? 0 : it->second.stop_signal);
     if (it == workers_.end()) continue;
     const int age = it->second.age;
-    heartbeats_.release(it->second.heartbeat);
-    workers_.erase(it);
+    forget_worker(it);
     if (callbacks_.child_exit) callbacks_.child_exit(pid, age);
   }
 }
@@ -336,11 +342,23 @@ void Arbiter::kill_worker(pid_t pid, int signal_number) {
   if (signal_number == SIGTERM || signal_number == SIGQUIT || signal_number == SIGINT) {
     if (const auto it = workers_.find(pid); it != workers_.end()) it->second.stop_signal = signal_number;
   }
-  if (::kill(pid, signal_number) == 0 || errno != ESRCH) return;
+  if (::kill(pid, signal_number) == 0) {
+    if (signal_number != SIGUSR1) ++workers_killed_;
+    return;
+  }
+  if (errno != ESRCH) return;
   // Already gone and reaped elsewhere: forget it.
   const auto it = workers_.find(pid);
   if (it == workers_.end()) return;
+  forget_worker(it);
+}
+
+void Arbiter::forget_worker(std::map<pid_t, Worker>::iterator it) {
   heartbeats_.release(it->second.heartbeat);
+  if (workers::Scoreboard* scoreboard = it->second.scoreboard) {
+    retired_.add(scoreboard->counters);  // the totals stay monotonic across worker exits
+    scoreboards_.release(scoreboard);
+  }
   workers_.erase(it);
 }
 
@@ -351,6 +369,7 @@ void Arbiter::stop(bool graceful) {
   // An old master handing over to a new one (USR2) is not the service stopping.
   if (!stopping_ && reexec_pid_ == 0) notify_systemd("STOPPING=1\nSTATUS=Stopping");
   stopping_ = true;
+  close_control();  // its last replies (to `shutdown`) are flushed first
   const bool unlink = options_.unlink_unix_sockets && reexec_pid_ == 0 && master_pid_ == 0;
   net::close_listeners(listeners_, unlink);
   const int64_t deadline = workers::heartbeat_now_ms() + to_ms(options_.graceful_timeout);

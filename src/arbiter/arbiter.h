@@ -40,6 +40,9 @@ struct ArbiterOptions {
   std::string exec_cwd;
   bool systemd = false;  // the listeners came from socket activation (LISTEN_FDS)
   bool backlog_metric = false;  // enable_backlog_metric: report the listen backlog (statsd)
+  // The control socket (docs/control.md); empty = none (control_socket_disable).
+  std::string control_socket;
+  unsigned control_socket_mode = 0600;
 };
 
 struct Callbacks {
@@ -89,6 +92,8 @@ struct Callbacks {
   std::function<void()> when_ready;
   std::function<void(int age)> pre_fork;
   std::function<void(int new_value, int old_value)> nworkers_changed;
+  // The control socket's `show config`: a JSON object of the current settings. May be empty.
+  std::function<std::string()> config_json;
   // Sets the process title ("master [proc_name]", "worker [proc_name]"). May be empty.
   std::function<void(const std::string&)> set_proc_title;
   // Logging; any may be empty. critical falls back to error, debug to nothing.

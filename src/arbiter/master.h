@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -16,19 +17,36 @@
 #include "arbiter/arbiter.h"
 #include "arbiter/pidfile.h"
 #include "arbiter/signals.h"
+#include "control/commands.h"
+#include "control/server.h"
 #include "workers/heartbeat.h"
+#include "workers/scoreboard.h"
 
 namespace narwhal::arbiter {
 
-class Arbiter {
+// The arbiter is also what the control socket's commands see and act on (control::Master,
+// implemented in control.cpp).
+class Arbiter final : public control::Master {
  public:
   Arbiter(const ArbiterOptions& options, std::vector<net::Listener>& listeners, const Callbacks& callbacks);
   int run();
+
+  // control::Master (control.cpp)
+  pid_t pid() const override { return pid_; }
+  std::vector<control::WorkerView> workers() const override;
+  std::vector<control::ListenerView> listeners() const override;
+  control::MasterStats stats() const override;
+  int worker_target() const override { return num_workers_; }
+  void set_worker_target(int count) override;
+  void stop_worker(pid_t pid) override;
+  void queue_signal(int signal_number) override { signals_.push(signal_number); }
+  nlohmann::json config() const override;
 
  private:
   struct Worker {
     int age = 0;
     std::atomic<int64_t>* heartbeat = nullptr;
+    workers::Scoreboard* scoreboard = nullptr;  // may be null (mmap failed)
     int64_t aborted_at_ms = -1;  // when WORKER TIMEOUT sent SIGABRT; -1 = not yet
     int64_t stopped_at_ms = -1;  // when manage_workers sent TERM (it is draining); -1 = not yet
     int stop_signal = 0;  // TERM/QUIT/INT the master sent to retire it; 0 = none
@@ -53,7 +71,12 @@ class Arbiter {
   int live_workers() const;
   void spawn_workers();
   void spawn_worker();
-  [[noreturn]] void run_child(int age, std::atomic<int64_t>* heartbeat);
+  [[noreturn]] void run_child(int age, std::atomic<int64_t>* heartbeat, workers::Scoreboard* scoreboard);
+  void forget_worker(std::map<pid_t, Worker>::iterator it);  // frees its shared slots
+  // control.cpp: the loop's sleep (signals and the control socket), and the socket itself.
+  void sleep(int timeout_ms);
+  void open_control();
+  void close_control();
   void reap_workers();
   void report_exit(pid_t pid, int status, int stop_signal);
   void murder_workers();
@@ -96,6 +119,14 @@ class Arbiter {
   std::optional<Halt> halt_;
   std::map<pid_t, Worker> workers_;
   workers::HeartbeatTable heartbeats_;
+  workers::ScoreboardTable scoreboards_;
+  std::unique_ptr<control::Server> control_;
+  // show stats
+  int64_t started_ms_ = 0;
+  uint64_t workers_spawned_ = 0;
+  uint64_t workers_killed_ = 0;
+  uint64_t reloads_ = 0;
+  workers::RequestTotals retired_;  // counters of reaped workers
   SignalQueue signals_;
   std::minstd_rand random_;
 };

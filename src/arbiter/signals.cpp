@@ -68,6 +68,15 @@ void SignalQueue::sleep(int timeout_ms) {
   // Readable, or EINTR: the handlers that interrupted the poll have written into the pipe, and
   // what they queued must be seen now — a SIGINT to the whole process group comes with the
   // SIGCHLDs of the workers it stopped, and must be handled before they are replaced.
+  drain();
+}
+
+void SignalQueue::push(int signal_number) {
+  if (pending_.size() < kMaxPending) pending_.push_back(signal_number);
+}
+
+void SignalQueue::drain() {
+  if (!read_end_) return;
   unsigned char buffer[64];
   for (;;) {
     const ssize_t n = ::read(read_end_.get(), buffer, sizeof(buffer));

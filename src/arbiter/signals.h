@@ -31,6 +31,12 @@ class SignalQueue {
   void sleep(int timeout_ms);
   bool empty() const { return pending_.empty(); }
   int pop();
+  // For a loop that polls more than the queue (the control socket): the descriptor that turns
+  // readable when a signal arrives, and the move of what arrived into the queue.
+  int fd() const { return read_end_.get(); }
+  void drain();
+  // Queues a signal as if it had arrived (the control socket's reload, reopen, shutdown).
+  void push(int signal_number);
 
   // In a freshly forked worker: default dispositions, empty mask, pipe closed.
   void reset_in_child();

@@ -24,7 +24,14 @@ void Arbiter::reload() {
     notify_systemd("READY=1\nSTATUS=" + status_text());
     return;
   }
+  const bool control_changed = next.control_socket != options_.control_socket ||
+                               next.control_socket_mode != options_.control_socket_mode;
   options_ = std::move(next);
+  ++reloads_;
+  if (control_changed) {
+    close_control();
+    open_control();
+  }
   set_num_workers(options_.workers);  // + nworkers_changed, as gunicorn's setup()
   proc_name_ = options_.proc_name + (master_pid_ != 0 ? ".2" : "");
   if (listener_names() != old_listeners) info("Listening at: " + listener_names());

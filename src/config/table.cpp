@@ -15,6 +15,7 @@ std::vector<Setting> build_table() {
   add_hook_settings(rows);
   add_ssl_settings(rows);
   add_asgi_settings(rows);
+  add_control_settings(rows);
   for (auto& row : rows) {
     if (row.default_text.empty()) row.default_text = repr_value(row.default_value);
   }

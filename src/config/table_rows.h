@@ -21,6 +21,7 @@ void add_hook_settings(std::vector<Setting>& rows);       // Server Hooks
 void add_ssl_settings(std::vector<Setting>& rows);        // SSL
 void add_http_settings(std::vector<Setting>& rows);       // Server Mechanics: proxies and HTTP leniency
 void add_asgi_settings(std::vector<Setting>& rows);       // ASGI (the asgi worker, WebSocket limits)
+void add_control_settings(std::vector<Setting>& rows);    // Control (the control socket)
 
 // Marks a row narwhal accepts (gunicorn has it) but does not honour yet; see Setting::support.
 // ignored: a non-default value logs one WARNING at start-up; refused: it stops the start-up.

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "module/control_glue.h"
 #include "module/embedding.h"
 #include "module/hooks.h"
 #include "module/startup.h"
@@ -41,7 +42,7 @@ PyMODINIT_FUNC PyInit__core() {
   if (!module) return nullptr;
   PyModule_AddStringConstant(module, "__version__", NARWHAL_VERSION);
   if (!narwhal::wsgi::register_types(module) || !narwhal::asgi::register_types(module) || !narwhal::module::add_log_functions(module) ||
-      !narwhal::module::add_embedding_functions(module)) {
+      !narwhal::module::add_embedding_functions(module) || !narwhal::module::add_control_functions(module)) {
     Py_DECREF(module);
     return nullptr;
   }

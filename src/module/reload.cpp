@@ -76,6 +76,8 @@ void set_arbiter_options(const Startup& startup, arbiter::ArbiterOptions* option
   options->version = NARWHAL_VERSION;
   options->worker_class = worker_class(cfg).display;  // resolved by load_settings
   options->pidfile = cfg.get_string("pidfile");
+  options->control_socket = cfg.get_bool("control_socket_disable") ? "" : cfg.get_string("control_socket");
+  options->control_socket_mode = static_cast<unsigned>(cfg.get_int("control_socket_mode"));
 }
 
 // USR2 runs the same command again: sys.executable with the script (gunicorn: START_CTX), or

@@ -13,6 +13,9 @@
 
 #include "arbiter/arbiter.h"
 #include "config/config.h"
+#include "control/protocol.h"
+#include "control/settings_view.h"
+#include "module/control_glue.h"
 #include "log/logger.h"
 #include "module/hooks.h"
 #include "module/process.h"
@@ -228,6 +231,9 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   if (options.timeout_s <= 0) options.timeout_s = 1 << 20;  // 0 = no timeout (gunicorn)
   hooks.post_worker_init();
   options.hooks = hooks.worker_hooks();
+  options.scoreboard = context.scoreboard;
+  module::set_dump_target(context.scoreboard);  // _core.publish_dump (SIGWINCH: `dump PID`)
+  if (context.scoreboard) context.scoreboard->booted.store(1, std::memory_order_relaxed);
   auto seconds_or_timeout = [&](const char* name) {
     int64_t seconds = cfg.get_int(name);
     return static_cast<int>((seconds > 0 ? seconds : options.timeout_s) * 1000);
@@ -298,6 +304,11 @@ int serve(Startup& startup) {
   callbacks.on_usr1 = [] { log::logger().reopen(); };
   callbacks.reload = [&startup](arbiter::ArbiterOptions* next) { return module::reload_settings(startup, next); };
   callbacks.set_proc_title = process::set_proc_title;
+  callbacks.config_json = [&startup] {
+    const config::Config& cfg = startup.cfg;
+    const std::string name = cfg.is_set("proc_name") ? cfg.get_string("proc_name") : module::default_proc_name(startup);
+    return control::dump_json(control::settings_json(cfg, name));
+  };
   callbacks.create_listeners = [&startup](std::vector<net::Listener>* listeners, arbiter::ArbiterOptions* created) {
     return create_listeners(startup.cfg, listeners, created);
   };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "net/listener.h"
+#include "workers/scoreboard.h"
 
 namespace narwhal::workers {
 
@@ -25,6 +26,9 @@ struct WorkerContext {
   // In MAP_SHARED memory (workers/heartbeat.h): the worker stores heartbeat_now_ms() into it
   // (workers::beat) at least every timeout/2 seconds, or the master kills it.
   std::atomic<int64_t>* heartbeat = nullptr;
+  // In MAP_SHARED memory too (workers/scoreboard.h): the requests it runs, its counters, stack
+  // dumps the master asks for. May be null (then nothing is published).
+  Scoreboard* scoreboard = nullptr;
   const std::vector<net::Listener>* listeners = nullptr;
   double timeout = 0;  // the master's timeout, for the worker's own pacing
 };

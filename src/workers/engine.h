@@ -47,6 +47,7 @@ struct WorkerOptions {
     int websocket_ping_interval_s = 20;
   } asgi;
   WorkerHooks hooks;
+  Scoreboard* scoreboard = nullptr;  // the context's: request runners publish into it
   std::vector<std::string> watch_files;  // --reload with inotify: leave when one changes
 };
 

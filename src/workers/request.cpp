@@ -41,6 +41,14 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
     started_ms_.store(0, std::memory_order_relaxed);
     return false;
   }
+  // The scoreboard: a few relaxed stores now and at the end, no syscall (workers/scoreboard.h).
+  Scoreboard* scoreboard = options_.scoreboard;
+  if (scoreboard) {
+    scoreboard->in_flight.fetch_add(1, std::memory_order_relaxed);
+    if (slot_) {
+      begin_request(slot_, started_us, head->method, head->target, connection.address.host, connection.address.port);
+    }
+  }
 
   wsgi::ExchangeOptions exchange_options;
   exchange_options.read_timeout_ms = options_.body_timeout_ms;
@@ -54,6 +62,10 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
   exchange_options.drain_limit = options_.body_buffer_size;
   exchange_options.stop_requested = settings.stop_requested;
   exchange_options.head_storage = &head_buffer_;
+  if (slot_) {
+    exchange_options.bytes_read_progress = &slot_->bytes_read;
+    exchange_options.bytes_written_progress = &slot_->bytes_written;
+  }
   // Not on this stack: under gevent another greenlet (the app's "thread") may call into the
   // exchange through wsgi.input while this greenlet's stack is swapped out.
   wsgi::Exchange& exchange = exchange_.emplace(connection.fd.get(), connection.parser, input, exchange_options);
@@ -81,6 +93,11 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
   started_ms_.store(0, std::memory_order_relaxed);
   const int64_t done_us = clock::monotonic_us();
   log::logger().request_metrics(result.status, done_us - started_us);
+  if (scoreboard) {
+    if (slot_) end_request(slot_);
+    count_request(scoreboard->counters, exchange.head().method, result.status, done_us - started_us);
+    scoreboard->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
   if (access_logged) {
     access_log(connection, exchange.head(), result.status, result.body_bytes, done_us - started_us,
                result.response_headers.get());

@@ -25,7 +25,8 @@ struct RunSettings {
 
 class RequestRunner {
  public:
-  RequestRunner(const WorkerOptions& options, wsgi::Application& app) : options_(options), app_(app) {}
+  RequestRunner(const WorkerOptions& options, wsgi::Application& app)
+      : options_(options), app_(app), slot_(options.scoreboard ? options.scoreboard->claim_slot() : nullptr) {}
 
   // The connection's request (phase Running): builds the peer if needed, calls the app, writes
   // the response (what the socket does not take stays in connection.output), runs the hooks and
@@ -56,6 +57,9 @@ class RequestRunner {
   log::HeaderList access_response_headers_;
   std::string access_path_;
   std::atomic<int64_t> started_ms_{0};
+  // This runner's place on the worker's scoreboard (the control socket's `show requests`);
+  // null when there is no scoreboard or every slot is taken.
+  RequestSlot* slot_;
   std::optional<wsgi::Exchange> exchange_;  // the request's, while it runs
 };
 

@@ -64,7 +64,8 @@ void install_worker_signals(bool quit_in_python) {
   action.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &action, nullptr);
   sigaction(SIGHUP, &action, nullptr);  // the master handles reloads
-  sigaction(SIGWINCH, &action, nullptr);
+  // SIGWINCH is left alone: its default is to ignore it, and narwhal/_server.py handles it in
+  // Python (the control socket's `dump PID`).
 }
 
 }  // namespace narwhal::workers

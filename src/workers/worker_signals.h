@@ -14,7 +14,8 @@ struct WorkerSignals {
 WorkerSignals& worker_signals();
 
 // TERM → graceful stop, USR1 → reopen logs, INT/QUIT → exit at once (unless `quit_in_python`:
-// the Python handlers the hooks installed run worker_int/worker_exit), PIPE/HUP/WINCH ignored.
+// the Python handlers the hooks installed run worker_int/worker_exit), PIPE/HUP ignored
+// (WINCH: the stack dump's, installed in Python).
 // Resets the state (a forked child starts with nothing pending).
 void install_worker_signals(bool quit_in_python);
 

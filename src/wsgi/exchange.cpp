@@ -196,6 +196,7 @@ bool Exchange::fill_line(size_t limit) {
 
 void Exchange::take(size_t count) {
   taken_ += count;
+  if (options_.bytes_read_progress) options_.bytes_read_progress->store(taken_, std::memory_order_relaxed);
   body_position_ += count;
   if (body_position_ == body_.size()) {
     body_.clear();
@@ -299,7 +300,7 @@ int Exchange::write_body(const char* data, size_t size, void* owner) {
   if (options_.output && !options_.output->empty()) {
     if (int rc = drain_output(); rc != 0) return rc;
   }
-  body_sent_ += size;
+  add_sent(size);
   return flush_head_with(data, size, size > 0 ? owner : nullptr);
 }
 
@@ -312,7 +313,7 @@ int Exchange::queue_file(int file_fd, off_t offset, uint64_t count) {
   if (copy < 0) return -errno;
   out.push_file(UniqueFd(copy), offset, count);
   out.set_corked(true);
-  body_sent_ += count;
+  add_sent(count);
   if (framing_.chunked) out.push_copy("\r\n");
   return 0;
 }
@@ -343,7 +344,7 @@ int Exchange::send_file(int file_fd, off_t offset, uint64_t count) {
     ssize_t n = io::sendfile_some(fd_, file_fd, &offset, static_cast<size_t>(std::min<uint64_t>(left, 1u << 30)));
     if (n > 0) {
       left -= static_cast<uint64_t>(n);
-      body_sent_ += static_cast<uint64_t>(n);
+      add_sent(static_cast<uint64_t>(n));
       continue;
     }
     if (n == 0) break;  // file shorter than expected: the framing check will close the connection

@@ -59,6 +59,10 @@ struct ExchangeOptions {
   // Where the response head is serialised: a buffer the worker reuses for every exchange, so
   // a request allocates none (it must not be shared by two live exchanges); null = our own.
   std::string* head_storage = nullptr;
+  // Where the body bytes read by the app and sent to the client are published as they move
+  // (the worker's scoreboard slot: the control socket's `show requests`); null = nowhere.
+  std::atomic<uint64_t>* bytes_read_progress = nullptr;
+  std::atomic<uint64_t>* bytes_written_progress = nullptr;
 };
 
 // How the response body is delimited and whether the connection is reused: decided by the
@@ -146,6 +150,10 @@ class Exchange {
   int write_iov(struct iovec* iov, int count, int owned, void* owner);  // owner: of iov[owned]
   int queue_file(int file_fd, off_t offset, uint64_t count);
   int drain_output();  // waits until the queue holds at most output_buffer bytes in memory
+  void add_sent(uint64_t count) {
+    body_sent_ += count;
+    if (options_.bytes_written_progress) options_.bytes_written_progress->store(body_sent_, std::memory_order_relaxed);
+  }
 
   int fd_;
   http::RequestParser& parser_;

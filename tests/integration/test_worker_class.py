@@ -8,7 +8,7 @@ import pytest
 
 from harness import APPS_DIR, free_port
 
-KNOWN = "known worker classes: sync, gthread, gevent; not available yet: asgi"
+KNOWN = "known worker classes: sync, gthread, gevent, asgi ("
 
 
 def output(proc):
@@ -34,8 +34,6 @@ def test_available_names_serve(server_factory, name):
 
 
 @pytest.mark.parametrize("name, why", [
-    ("asgi", "is not available yet: the ASGI worker is coming"),
-    ("uvicorn.workers.UvicornWorker", "is not available yet: the ASGI worker is coming"),
     ("mypkg.MyWorker", "narwhal runs its workers in C++ and cannot load Python worker classes"),
     ("nonsense", "unknown worker class 'nonsense'"),
     ("eventlet", "is not provided by narwhal"),
