@@ -25,6 +25,7 @@
 #include "log/logger.h"
 #include "python/pyref.h"
 #include "workers/request.h"
+#include "workers/scoreboard.h"
 #include "workers/worker.h"
 #include "workers/worker_signals.h"
 
@@ -73,6 +74,7 @@ class AsgiConnection final : public ProtocolState, public asgi::HttpStream {
   const http::RequestHead* head_ = nullptr;
   std::string response_head_;            // the response head being built
   int64_t started_us_ = 0;
+  RequestSlot* slot_ = nullptr;  // on the scoreboard (show requests), while the request runs
   bool gone_ = false;
 };
 
@@ -107,6 +109,19 @@ class AsgiPolicy final : public Policy {
   PyObject* loop() const { return loop_.get(); }
   PyObject* state() const { return state_.get(); }
   std::string& read_buffer() { return read_buffer_; }
+  // Scoreboard slots, one per running request, reused (none when the scoreboard is full).
+  RequestSlot* acquire_slot() {
+    if (!free_slots_.empty()) {
+      RequestSlot* slot = free_slots_.back();
+      free_slots_.pop_back();
+      return slot;
+    }
+    Scoreboard* board = engine_.options().scoreboard;
+    return board ? board->claim_slot() : nullptr;
+  }
+  void release_slot(RequestSlot* slot) {
+    if (slot) free_slots_.push_back(slot);
+  }
 
  private:
   void stop_loop() {
@@ -125,6 +140,7 @@ class AsgiPolicy final : public Policy {
   py::Ref lifespan_;
   py::Ref state_;
   std::vector<AsgiConnection*> done_;
+  std::vector<RequestSlot*> free_slots_;
   std::string read_buffer_ = std::string(64 * 1024, '\0');
   bool loop_stopped_ = false;
   int running_ = 0;
@@ -142,6 +158,11 @@ bool AsgiConnection::start(const http::RequestHead& head) {
     head_ = &head;
   }
   const WorkerHooks& hooks = policy_.engine().options().hooks;
+  if (Scoreboard* board = policy_.engine().options().scoreboard) {
+    board->in_flight.fetch_add(1, std::memory_order_relaxed);
+    slot_ = policy_.acquire_slot();
+    if (slot_) begin_request(slot_, started_us_, head_->method, head_->target, connection_.address.host, connection_.address.port);
+  }
   if (hooks.pre_request) hook_request_ = hooks.pre_request(*head_);
   asgi::HttpRequestInfo info;
   info.head_method = head_->method == "HEAD";
@@ -180,6 +201,13 @@ bool AsgiConnection::finish_request() {
   const int status = exchange.status();
   const int64_t duration_us = clock::monotonic_us() - started_us_;
   log::logger().request_metrics(status, duration_us);
+  if (Scoreboard* board = policy_.engine().options().scoreboard) {
+    if (slot_) end_request(slot_);
+    policy_.release_slot(slot_);
+    slot_ = nullptr;
+    count_request(board->counters, head_->method, status, duration_us);
+    board->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
   const WorkerHooks& hooks = policy_.engine().options().hooks;
   if (hooks.post_request) hooks.post_request(*head_, hook_request_, nullptr, status);
   if (log::logger().access_enabled()) {
@@ -255,6 +283,7 @@ bool AsgiConnection::write(std::string_view first, std::string_view second) {
       return false;
     }
     size_t written = n < 0 ? 0 : static_cast<size_t>(n);
+    if (slot_) slot_->bytes_written.fetch_add(written, std::memory_order_relaxed);
     const size_t from_first = std::min(written, first.size());
     first.remove_prefix(from_first);
     second.remove_prefix(std::min(written - from_first, second.size()));
@@ -286,6 +315,7 @@ void AsgiConnection::read_socket() {
     return;
   }
   connection_.stash.append(buffer.data(), static_cast<size_t>(n));
+  if (slot_) slot_->bytes_read.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
   if (exchange_ && !connection_.parser.message_complete()) exchange_->body_ready();
 }
 
