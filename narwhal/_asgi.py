@@ -1,8 +1,8 @@
 """The asgi worker's calls into asyncio (the worker itself is C++: src/workers/asgi_worker.cpp).
 
-The C++ loop (accept, parse, write) runs the asyncio loop between its own turns: ``Runner.wait``
-runs the event loop until the C++ loop's epoll descriptor is readable, a request finished, or a
-tick passed. Only the application's coroutines and the lifespan protocol run here.
+The asyncio (or uvloop) event loop runs the worker: the C++ engine (accept, parse, write) takes
+a turn whenever its epoll descriptor is readable (a reader callback) and on a periodic tick.
+Only the application's coroutines and the lifespan protocol run here.
 """
 
 from __future__ import annotations
@@ -35,21 +35,23 @@ class Runner:
     def __init__(self, epoll_fd: int, kind: str) -> None:
         self.loop = new_loop(kind)
         self.kind = type(self.loop).__module__.split(".")[0]  # "uvloop" or "asyncio"
-        self.loop.add_reader(epoll_fd, self.loop.stop)
-        self.loop.call_later(TICK_SECONDS, self._tick)
+        self.epoll_fd = epoll_fd
 
-    def _tick(self) -> None:
-        self.loop.stop()
-        self.loop.call_later(TICK_SECONDS, self._tick)
+    def run(self, step: Callable[[], None]) -> None:
+        """Serves until ``step`` stops the loop: the C++ engine takes a turn whenever its epoll
+        descriptor is readable, and at least every TICK_SECONDS."""
+        loop = self.loop
 
-    def wait(self, timeout: float) -> None:
-        """Runs the event loop until the C++ loop has work (or one iteration if timeout is 0)."""
-        if timeout <= 0:
-            self.loop.stop()
-        self.loop.run_forever()
+        def tick() -> None:
+            step()
+            loop.call_later(TICK_SECONDS, tick)
 
-    def stop(self) -> None:
-        self.loop.stop()
+        loop.add_reader(self.epoll_fd, step)
+        loop.call_later(TICK_SECONDS, tick)
+        try:
+            loop.run_forever()
+        finally:
+            loop.remove_reader(self.epoll_fd)
 
 
 class Lifespan:

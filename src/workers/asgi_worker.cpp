@@ -24,6 +24,7 @@
 #include "base/io.h"
 #include "log/logger.h"
 #include "python/pyref.h"
+#include "workers/heartbeat.h"
 #include "workers/request.h"
 #include "workers/scoreboard.h"
 #include "workers/worker.h"
@@ -89,8 +90,9 @@ class AsgiPolicy final : public Policy {
   void dispatch(Connection& connection) override;
   bool buffers_whole_bodies() const override { return false; }  // bodies stream into receive()
   bool busy() const override { return running_ > 0; }
-  int wait_cooperatively(int, int timeout_ms) override;
+  int wait_cooperatively(int, int) override { return 0; }  // the event loop waited already
   void turn(int64_t, bool) override;
+  int serve();  // runs the event loop until the engine stops; the exit status
   void release(Connection& connection) override { connection.protocol.reset(); }  // GIL held
   bool running_event(Connection& connection, uint32_t events) override {
     if (auto* state = static_cast<AsgiConnection*>(connection.protocol.get())) state->on_event(events);
@@ -99,8 +101,12 @@ class AsgiPolicy final : public Policy {
 
   // ---- for connections ----
   void finished(AsgiConnection& connection) {
-    done_.push_back(&connection);
-    stop_loop();
+    if (in_step_) {
+      done_.push_back(&connection);  // taken back once the engine's turn is over
+      return;
+    }
+    --running_;
+    connection.hand_back();
   }
   void cancel_later(PyObject* task);
   Engine& engine() { return engine_; }
@@ -124,25 +130,21 @@ class AsgiPolicy final : public Policy {
   }
 
  private:
-  void stop_loop() {
-    if (loop_stopped_) return;
-    loop_stopped_ = true;
-    py::Ref stopped = py::Ref::steal(PyObject_CallMethod(runner_py_.get(), "stop", nullptr));
-    if (!stopped) PyErr_Clear();
-  }
+  static PyObject* step_entry(PyObject* capsule, PyObject*);
+  void step();
 
   Engine& engine_;
   RequestRunner runner_;  // the access log and forwarder_headers filtering
   asgi::ScopeBuilder scopes_;
   py::Ref runner_py_;  // narwhal._asgi.Runner
-  py::Ref wait_;       // its bound wait()
   py::Ref loop_;
   py::Ref lifespan_;
   py::Ref state_;
   std::vector<AsgiConnection*> done_;
   std::vector<RequestSlot*> free_slots_;
   std::string read_buffer_ = std::string(64 * 1024, '\0');
-  bool loop_stopped_ = false;
+  bool in_step_ = false;
+  bool stopped_ = false;
   int running_ = 0;
 };
 
@@ -366,11 +368,8 @@ bool AsgiPolicy::start() {
   if (module) {
     runner_py_ = py::Ref::steal(PyObject_CallMethod(module.get(), "Runner", "is", engine_.loop_fd(), settings.loop.c_str()));
   }
-  if (runner_py_) {
-    wait_ = py::Ref::steal(PyObject_GetAttrString(runner_py_.get(), "wait"));
-    loop_ = py::Ref::steal(PyObject_GetAttrString(runner_py_.get(), "loop"));
-  }
-  if (!loop_ || !wait_ || !scopes_.init(scope_settings)) {
+  if (runner_py_) loop_ = py::Ref::steal(PyObject_GetAttrString(runner_py_.get(), "loop"));
+  if (!loop_ || !scopes_.init(scope_settings)) {
     log::logger().error("Exception in worker process: can't start the asgi worker's event loop (asgi_loop " +
                         settings.loop + ")\n" + py::format_exception());
     return false;
@@ -459,32 +458,52 @@ void AsgiPolicy::dispatch(Connection& connection) {
   state.start(*head);
 }
 
-int AsgiPolicy::wait_cooperatively(int, int timeout_ms) {
-  if (!done_.empty()) return 0;  // finished requests to take back first
-  loop_stopped_ = false;
-  py::Ref timeout = py::Ref::steal(PyFloat_FromDouble(static_cast<double>(timeout_ms) / 1000.0));
-  py::Ref waited = py::Ref::steal(PyObject_CallOneArg(wait_.get(), timeout.get()));
-  if (!waited) {
-    // An exception out of the event loop (a Python signal handler's, or a loop callback's that
-    // asyncio did not catch): logged; the loop goes on (its stop flags are C++).
-    if (!PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) && !PyErr_ExceptionMatches(PyExc_SystemExit)) {
-      log::logger().error("Exception in the asgi worker's event loop\n" + py::format_exception());
-    }
-    PyErr_Clear();
-  }
-  loop_stopped_ = false;
-  return 0;
+PyObject* AsgiPolicy::step_entry(PyObject* capsule, PyObject*) {
+  auto* policy = static_cast<AsgiPolicy*>(PyCapsule_GetPointer(capsule, "narwhal.asgi_policy"));
+  if (!policy) return nullptr;
+  policy->step();
+  Py_RETURN_NONE;
 }
 
-void AsgiPolicy::turn(int64_t, bool) {
-  if (PyErr_CheckSignals() < 0) log::logger().error("Exception in a signal handler\n" + py::format_exception());
-  if (done_.empty()) return;
+// A turn of the engine, from the event loop (its epoll descriptor is readable, or the tick).
+void AsgiPolicy::step() {
+  if (stopped_) return;
+  engine_.set_now_ms(heartbeat_now_ms());
+  in_step_ = true;
+  const bool more = engine_.step();
+  in_step_ = false;
   std::vector<AsgiConnection*> done;
   done.swap(done_);
   for (AsgiConnection* state : done) {
     --running_;
     state->hand_back();
   }
+  if (!more) {
+    stopped_ = true;
+    py::Ref stopped = py::Ref::steal(PyObject_CallMethod(loop_.get(), "stop", nullptr));
+    if (!stopped) PyErr_Clear();
+  }
+}
+
+int AsgiPolicy::serve() {
+  if (!engine_.begin(*this)) return 1;
+  py::Ref capsule = py::Ref::steal(PyCapsule_New(this, "narwhal.asgi_policy", nullptr));
+  static PyMethodDef step_def = {"step", step_entry, METH_NOARGS, "One turn of the worker's engine."};
+  py::Ref step = capsule ? py::Ref::steal(PyCFunction_New(&step_def, capsule.get())) : py::Ref();
+  py::Ref ran = step ? py::Ref::steal(PyObject_CallMethod(runner_py_.get(), "run", "O", step.get())) : py::Ref();
+  if (!ran) {
+    // Out of the event loop: a Python signal handler's exception (INT/QUIT run the hooks and
+    // exit in Python), or a loop failure.
+    if (!PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) && !PyErr_ExceptionMatches(PyExc_SystemExit)) {
+      log::logger().error("Exception in the asgi worker's event loop\n" + py::format_exception());
+    }
+    PyErr_Clear();
+  }
+  return engine_.finish();
+}
+
+void AsgiPolicy::turn(int64_t, bool) {
+  if (PyErr_CheckSignals() < 0) log::logger().error("Exception in a signal handler\n" + py::format_exception());
 }
 
 void AsgiPolicy::cancel_later(PyObject* task) {
@@ -504,7 +523,7 @@ int run_asgi(Engine& engine) {
   auto policy = std::make_unique<AsgiPolicy>(engine);
   if (!policy->start()) return kWorkerBootError;
   if (int status = policy->lifespan_startup(); status != 0) return status;
-  const int status = engine.run(*policy);
+  const int status = policy->serve();
   policy->lifespan_shutdown();
   // Never destroyed (as the other policies): tasks still running past graceful_timeout may
   // reach it until the process ends.

@@ -53,92 +53,109 @@ Engine::Engine(WorkerContext& context, const WorkerOptions& options, wsgi::Appli
 Engine::~Engine() = default;
 
 int Engine::run(Policy& policy) {
+  if (!begin(policy)) return 1;
+  while (step()) {
+  }
+  return finish();
+}
+
+bool Engine::begin(Policy& policy) {
   policy_ = &policy;
   install_worker_signals(options_.hooks.quit_in_python);
   if (!loop_.valid()) {
     log::logger().error("epoll_create1 failed");
-    return 1;
+    return false;
   }
   for (const net::Listener& listener : *context_.listeners) servers_.push_back(server_address_of(listener));
   set_listening(true);
   start_watching();
   if (policy.wake_fd() >= 0 && loop_.add(policy.wake_fd(), net::EventLoop::kReadable, kWakeTag) != 0) {
     log::logger().error("epoll_ctl failed for the worker's wake descriptor");
-    return 1;
+    return false;
   }
-  WorkerSignals& signals = worker_signals();
   now_ms_ = heartbeat_now_ms();
-  for (;;) {
-    const int64_t now = now_ms_;
-    // A policy whose request hangs reports an old value: the master's timeout then fires.
-    beat(context_.heartbeat, policy.heartbeat_value(now));
-    if (signals.reopen_logs) {
-      signals.reopen_logs = 0;
-      log::logger().reopen();
-    }
-    if (getppid() != context_.ppid) {
-      log::logger().info("Parent changed, shutting down: " + std::to_string(getpid()));
-      break;
-    }
-    if (signals.stop_graceful && !stopping_) {
-      // [graceful drain] The master's TERM (stop, HUP, USR2 handover): first serve what the
-      // kernel already queued on the listeners, or it is reset when the last copy is closed.
-      for (size_t i = 0; i < context_.listeners->size(); ++i) accept_from(i);
-      begin_graceful_stop();
-    }
-    if (stopping_ && ((connections_.empty() && !policy.busy()) || now >= stop_deadline_ms_)) break;
-    if (accept_paused_until_ms_ != 0 && now >= accept_paused_until_ms_) {
-      accept_paused_until_ms_ = 0;
-      update_listening();
-    }
-    if (now >= next_expiry_scan_ms_) {
-      expire(now);
-      graveyard_.clear();
-      next_expiry_scan_ms_ = now + 1000;
-    }
-    const int timeout_ms = policy.wait_cooperatively(loop_.fd(), ready_list_.empty() ? 1000 : 0);
-    policy.before_wait();
-    const int ready = loop_.wait(timeout_ms);
-    policy.after_wait();
-    now_ms_ = heartbeat_now_ms();
-    policy.turn(now_ms_, ready == 0);
-    if (ready < 0) {
-      log::logger().error("epoll_wait failed: " + std::string(strerror(-ready)));
-      return 1;
-    }
-    for (const net::EventLoop::Event& event : loop_.ready()) {
-      if (event.data == kWatcherTag) {
-        reload_if_changed();
-      } else if (event.data == kWakeTag) {
-        policy.on_wake();
-      } else if (event.data & kListenerTag) {
-        if (accepting_) accept_from(static_cast<size_t>(event.data >> 1));
+  return true;
+}
+
+// One turn of the loop: signals and deadlines, one epoll wait (through the policy's wait), the
+// events. False when the worker must leave (then finish()).
+bool Engine::step() {
+  Policy& policy = *policy_;
+  WorkerSignals& signals = worker_signals();
+  const int64_t now = now_ms_;
+  // A policy whose request hangs reports an old value: the master's timeout then fires.
+  beat(context_.heartbeat, policy.heartbeat_value(now));
+  if (signals.reopen_logs) {
+    signals.reopen_logs = 0;
+    log::logger().reopen();
+  }
+  if (getppid() != context_.ppid) {
+    log::logger().info("Parent changed, shutting down: " + std::to_string(getpid()));
+    return false;
+  }
+  if (signals.stop_graceful && !stopping_) {
+    // [graceful drain] The master's TERM (stop, HUP, USR2 handover): first serve what the
+    // kernel already queued on the listeners, or it is reset when the last copy is closed.
+    for (size_t i = 0; i < context_.listeners->size(); ++i) accept_from(i);
+    begin_graceful_stop();
+  }
+  if (stopping_ && ((connections_.empty() && !policy.busy()) || now >= stop_deadline_ms_)) return false;
+  if (accept_paused_until_ms_ != 0 && now >= accept_paused_until_ms_) {
+    accept_paused_until_ms_ = 0;
+    update_listening();
+  }
+  if (now >= next_expiry_scan_ms_) {
+    expire(now);
+    graveyard_.clear();
+    next_expiry_scan_ms_ = now + 1000;
+  }
+  const int timeout_ms = policy.wait_cooperatively(loop_.fd(), ready_list_.empty() ? 1000 : 0);
+  policy.before_wait();
+  const int ready = loop_.wait(timeout_ms);
+  policy.after_wait();
+  now_ms_ = heartbeat_now_ms();
+  policy.turn(now_ms_, ready == 0);
+  if (ready < 0) {
+    log::logger().error("epoll_wait failed: " + std::string(strerror(-ready)));
+    exit_status_ = 1;
+    return false;
+  }
+  for (const net::EventLoop::Event& event : loop_.ready()) {
+    if (event.data == kWatcherTag) {
+      reload_if_changed();
+    } else if (event.data == kWakeTag) {
+      policy.on_wake();
+    } else if (event.data & kListenerTag) {
+      if (accepting_) accept_from(static_cast<size_t>(event.data >> 1));
+    } else {
+      auto* connection = static_cast<Connection*>(event.pointer());
+      if (connection->closed) continue;  // closed earlier in this batch
+      if (connection->phase == Phase::Running) {
+        // A thread runs its request and the client sent more (or hung up): not read until
+        // the request is done (level-triggered, it would wake the loop again and again) —
+        // unless the policy serves the connection while its app runs.
+        if (!policy.running_event(*connection, event.events)) unwatch(connection);
+      } else if (connection->phase == Phase::Sending || connection->phase == Phase::Closing) {
+        continue_sending(connection);
       } else {
-        auto* connection = static_cast<Connection*>(event.pointer());
-        if (connection->closed) continue;  // closed earlier in this batch
-        if (connection->phase == Phase::Running) {
-          // A thread runs its request and the client sent more (or hung up): not read until
-          // the request is done (level-triggered, it would wake the loop again and again) —
-          // unless the policy serves the connection while its app runs.
-          if (!policy.running_event(*connection, event.events)) unwatch(connection);
-        } else if (connection->phase == Phase::Sending || connection->phase == Phase::Closing) {
-          continue_sending(connection);
-        } else {
-          process(connection);
-        }
+        process(connection);
       }
     }
-    serve_ready_list();
-    graveyard_.clear();
-    log::logger().statsd().flush();  // this turn's request metrics, one datagram
   }
+  serve_ready_list();
+  graveyard_.clear();
+  log::logger().statsd().flush();  // this turn's request metrics, one datagram
+  return true;
+}
+
+int Engine::finish() {
   // Connections a pool thread still runs stay as they are: the process exits under them.
   for (auto it = connections_.begin(); it != connections_.end();) {
     Connection* connection = (it++)->get();
     if (connection->phase != Phase::Running) close_connection(connection);
   }
   graveyard_.clear();
-  return 0;
+  return exit_status_;
 }
 
 void Engine::start_watching() {

@@ -99,6 +99,12 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   int run(Policy& policy);  // until stopped; returns the worker's exit status
+  // run() in parts, for a policy whose own event loop drives the engine (asgi): begin() once
+  // (false: can't start, exit status 1), step() for each turn until it returns false, finish()
+  // for the exit status.
+  bool begin(Policy& policy);
+  bool step();
+  int finish();
 
   // ---- for policies ----
   // The request on `connection` is finished (on the loop thread). `keep`: the connection may
@@ -168,6 +174,7 @@ class Engine {
   bool stopping_ = false;
   int64_t stop_deadline_ms_ = 0;
   int64_t handled_ = 0;
+  int exit_status_ = 0;
   bool retiring_ = false;  // max_requests reached: stop after the current request
   int turn_requests_ = 0;  // requests served in this process() call (fairness)
   std::vector<std::unique_ptr<Connection>> graveyard_;  // closed during the current event batch
