@@ -10,6 +10,7 @@ struct ChannelObject {
   Endpoint* endpoint;  // null once detached
   PyObject* loop;      // strong
   PyObject* gone;      // what receive() returns once detached (strong)
+  unsigned long thread;  // the event loop's thread: the only one that may use the channel
 };
 
 enum class StepKind { Receive, Send };
@@ -83,6 +84,11 @@ PyObject* step_next(PyObject* self) {
   ChannelObject* channel = step->channel;
   if (step->state == StepState::Finished) {
     PyErr_SetString(PyExc_RuntimeError, "cannot reuse an already awaited receive()/send()");
+    return nullptr;
+  }
+  if (PyThread_get_thread_ident() != channel->thread) {
+    PyErr_SetString(PyExc_RuntimeError, "ASGI receive()/send() must be awaited on the worker's event loop thread "
+                                         "(from another thread, use asyncio.run_coroutine_threadsafe)");
     return nullptr;
   }
   Endpoint* endpoint = channel->endpoint;
@@ -194,6 +200,7 @@ bool make_channel(Endpoint* endpoint, PyObject* loop, Channel* out) {
   Py_INCREF(loop);
   channel->loop = loop;
   channel->gone = nullptr;
+  channel->thread = PyThread_get_thread_ident();
   out->object = py::Ref::steal(reinterpret_cast<PyObject*>(channel));
   out->receive = py::Ref::steal(PyCFunction_New(&receive_def, out->object.get()));
   out->send = py::Ref::steal(PyCFunction_New(&send_def, out->object.get()));

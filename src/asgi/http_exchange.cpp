@@ -249,7 +249,8 @@ void HttpExchange::task_done(PyObject* task) {
     if (exception && exception.get() != Py_None) {
       app_failed_ = true;
       PyObject* traceback = PyException_GetTraceback(exception.get());
-      PyErr_Restore(Py_NewRef(reinterpret_cast<PyObject*>(Py_TYPE(exception.get()))), exception.release(), traceback);
+      PyObject* type = Py_NewRef(reinterpret_cast<PyObject*>(Py_TYPE(exception.get())));
+      PyErr_Restore(type, exception.release(), traceback);
       log::logger().error("Exception in ASGI application\n" + py::format_exception());
     } else if (!exception) {
       log::logger().error("Can't read the result of an ASGI task\n" + py::format_exception());
