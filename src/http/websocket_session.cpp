@@ -29,7 +29,7 @@ namespace {
 constexpr int kProtocolError = 1002;      // RFC 6455 §7.4.1
 constexpr int kInvalidPayload = 1007;     // not UTF-8 in a text message; corrupt deflate data
 constexpr int kMessageTooBig = 1009;
-constexpr uint64_t kMaxReserve = 16u << 20;  // never reserve more at once on a peer's word
+constexpr uint64_t kMaxReserve = 1u << 20;  // never reserve more at once on a peer's word
 
 // Codes a close frame may carry (RFC 6455 §7.4.1, §7.4.2; 1012–1014 from the IANA registry).
 // 1004–1006 and 1015 are reserved or MUST NOT be sent (§7.4.1).

@@ -99,6 +99,8 @@ class ClientDeflater {
     deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -window_bits, 8, Z_DEFAULT_STRATEGY);
   }
   ~ClientDeflater() { deflateEnd(&z_); }
+  ClientDeflater(const ClientDeflater&) = delete;
+  ClientDeflater& operator=(const ClientDeflater&) = delete;
   std::string compress(std::string_view in, int flush = Z_SYNC_FLUSH) {
     std::string out(in.size() + 1024, '\0');
     z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
@@ -121,6 +123,9 @@ class ClientInflater {
  public:
   ClientInflater() { inflateInit2(&z_, -15); }
   ~ClientInflater() { inflateEnd(&z_); }
+  ClientInflater(const ClientInflater&) = delete;
+  ClientInflater& operator=(const ClientInflater&) = delete;
+  void reset() { inflateReset(&z_); }
   // Inflates one message's payload (the tail appended, RFC 7692 §7.2.2); *ok = false on error.
   std::string inflate(std::string payload, bool* ok) {
     payload.append("\0\0\xff\xff", 4);
