@@ -120,6 +120,9 @@ bool PerMessageDeflate::compress(std::string_view payload, std::string* out) {
   if (used >= sizeof kTail && std::equal(kTail, kTail + 4, out->end() - 4,
                                          [](uint8_t a, char b) { return a == uint8_t(b); }))
     out->resize(used - sizeof kTail);
+  // Nothing new since the last flush gives no output at all, but a compressed payload is never
+  // empty (§7.2.1: it ends in an empty stored block's header): §7.2.3.6's single 00 byte.
+  if (out->empty()) out->push_back('\0');
   // server_no_context_takeover: the client may drop its window after each message (§7.1.1.1).
   if (params_.server_no_context_takeover) deflateReset(&z);
   return true;

@@ -189,6 +189,9 @@ void Session::Impl::message_received(const wslay_event_on_msg_recv_arg& arg) {
     case WSLAY_TEXT_FRAME:
     case WSLAY_BINARY_FRAME: {
       if (message_compressed) {
+        // RFC 7692 §7.2.1: a compressed payload holds at least a block header; an empty one
+        // would leave the inflater inside a stored block, misreading every later message.
+        if (message_wire_bytes == 0) return fail(kInvalidPayload);
         const size_t before = message.size();
         if (!inflate_result(deflate->finish_message(&message, limit), before)) return;
         if (message_text && !message_utf8.complete()) {  // RFC 6455 §8.1

@@ -200,6 +200,26 @@ TEST(WebSocketSession, OversizeIs1009) {
                  1009);
 }
 
+TEST(WebSocketSession, ZeroLimitMeansNoLimit) {
+  SessionOptions options;
+  options.max_message_size = 0;
+  const SessionRun run = feed_in_pieces(binary(std::string(20u << 20, 'u')), options, 1u << 20);
+  EXPECT_FALSE(run.failed);
+  ASSERT_EQ(run.events.size(), 1u);
+  EXPECT_EQ(run.events[0].data.size(), 20u << 20);
+}
+
+TEST(WebSocketSession, ViolationAfterOurCloseIsStillAFailure) {
+  Session session({});
+  session.send_close(1001, "going away");
+  const size_t sent = session.output().size();
+  const std::string bad = text("\xc3\x28");
+  EXPECT_FALSE(session.feed(bad.data(), bad.size()));
+  EXPECT_TRUE(session.failed());
+  EXPECT_EQ(session.error_code(), 1002);  // wslay cannot say which rule once our close is out
+  EXPECT_EQ(session.output().size(), sent);  // no second close
+}
+
 TEST(WebSocketSession, PeerCloseIsReportedAndItsCodeEchoed) {
   const SessionRun run = feed(close_frame(1000, "bye") + text("after close: ignored"));
   ASSERT_EQ(run.events.size(), 1u);
@@ -239,7 +259,7 @@ TEST(WebSocketSession, PeerCloseIsReportedAndItsCodeEchoed) {
 TEST(WebSocketSession, InvalidCloseCodesAre1002) {  // RFC 6455 §7.4
   for (int code : {999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000})
     expect_failure(feed(close_frame(code)), 1002);
-  for (int code : {1000, 1001, 1003, 1007, 1011, 3000, 4999})
+  for (int code : {1000, 1001, 1003, 1007, 1011, 1012, 1014, 3000, 4999})
     EXPECT_FALSE(feed(close_frame(code)).failed) << code;
 }
 
@@ -349,7 +369,18 @@ TEST(WebSocketDeflate, ServerOutputIsCompressed) {
     EXPECT_TRUE(ok);
   }
   EXPECT_LT(frames[1].payload.size(), frames[0].payload.size());  // context kept
+  EXPECT_EQ(frames[2].payload, std::string(1, '\0'));  // §7.2.3.6
   EXPECT_EQ(client.inflate(frames[2].payload, &ok), "");
+  // Regression (fuzz): an empty message right after another flush compressed to nothing.
+  session.output().clear();
+  session.send_message(false, "");
+  session.send_message(false, "after two empty messages");
+  const std::vector<ServerFrame> more = frames_of(session.output());
+  ASSERT_EQ(more.size(), 2u);
+  EXPECT_EQ(more[0].payload, std::string(1, '\0'));
+  EXPECT_EQ(client.inflate(more[0].payload, &ok), "");
+  EXPECT_EQ(client.inflate(more[1].payload, &ok), "after two empty messages");
+  EXPECT_TRUE(ok);
   EXPECT_FALSE(frames[3].rsv1);
   // server_no_context_takeover: every message decodes with a fresh inflater.
   DeflateParams params;
@@ -370,6 +401,7 @@ TEST(WebSocketDeflate, Violations) {
   ClientDeflater a, b, c;
   expect_failure(feed(text(a.compress("\xc3\x28 not utf-8"), {.rsv1 = true}), deflate_options()), 1007);
   expect_failure(feed(text(std::string("\xff\xff\xff\xff", 4), {.rsv1 = true}), deflate_options()), 1007);
+  expect_failure(feed(binary("", {.rsv1 = true}), deflate_options()), 1007);  // §7.2.1: ≥ 1 byte
   SessionOptions small = deflate_options();
   small.max_message_size = 1000;
   const std::string bomb = b.compress(std::string(1 << 20, '\0'));
