@@ -54,8 +54,11 @@ PerMessageDeflate::Result PerMessageDeflate::inflate(const uint8_t* data, size_t
     const int rc = ::inflate(&z, Z_SYNC_FLUSH);
     const size_t produced = sizeof buffer - z.avail_out;
     if (produced > 0) {
-      if (produced > limit || out->size() > limit - produced) return Result::TooBig;
-      out->append(reinterpret_cast<const char*>(buffer), produced);
+      // Over the limit: the bytes up to it are still appended, so that the caller checks them
+      // (UTF-8) the same way however the input was split.
+      const size_t room = limit - std::min(limit, out->size());
+      out->append(reinterpret_cast<const char*>(buffer), std::min(produced, room));
+      if (produced > room) return Result::TooBig;
     }
     if (rc == Z_STREAM_END) {
       // A final block (BFINAL=1) ends the deflate stream: the rest of the message (at least the

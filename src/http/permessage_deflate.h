@@ -26,7 +26,8 @@ class PerMessageDeflate {
   PerMessageDeflate& operator=(const PerMessageDeflate&) = delete;
 
   // Inflates more of the current message's compressed payload, appending to *out, which must
-  // not grow beyond `limit` bytes (TooBig). Corrupt: not a valid deflate stream.
+  // not grow beyond `limit` bytes (TooBig: *out holds the first `limit` bytes). Corrupt: not a
+  // valid deflate stream (*out holds what came before the error).
   Result inflate(const uint8_t* data, size_t length, std::string* out, size_t limit);
   // End of the message: RFC 7692 §7.2.2 appends 00 00 ff ff before the last inflate.
   Result finish_message(std::string* out, size_t limit);

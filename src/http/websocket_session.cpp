@@ -157,16 +157,22 @@ void Session::Impl::frame_started(const wslay_event_on_frame_recv_start_arg& arg
     message.reserve(message.size() + std::min<uint64_t>(arg.payload_length, kMaxReserve));
 }
 
+// The inflated bytes are checked first, then the limit, then the stream: each check then fires
+// at the same byte of the message however the input was split (one inflate call may produce
+// many bytes, or stop at a corrupt code, where byte-by-byte input produces a few at a time).
 bool Session::Impl::inflate_result(PerMessageDeflate::Result result, size_t inflated_from) {
+  if (message_text &&
+      !message_utf8.feed(message.data() + inflated_from, message.size() - inflated_from)) {
+    fail(kInvalidPayload);
+    return false;
+  }
   if (result == PerMessageDeflate::Result::TooBig) {
     fail(kMessageTooBig);
     return false;
   }
   // RFC 7692 has no code for undecodable data; it is payload inconsistent with the message
   // type, as RFC 6455 §7.4.1 describes 1007.
-  if (result == PerMessageDeflate::Result::Corrupt ||
-      (message_text &&
-       !message_utf8.feed(message.data() + inflated_from, message.size() - inflated_from))) {
+  if (result == PerMessageDeflate::Result::Corrupt) {
     fail(kInvalidPayload);
     return false;
   }

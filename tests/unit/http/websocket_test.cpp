@@ -407,6 +407,10 @@ TEST(WebSocketDeflate, Violations) {
   const std::string bomb = b.compress(std::string(1 << 20, '\0'));
   EXPECT_LT(bomb.size(), 2000u);
   expect_failure(feed(binary(bomb, {.rsv1 = true}), small), 1009);
+  // Regression (fuzz): bad UTF-8 before the limit is 1007 however the input is split (whole,
+  // one inflate call produced more than the limit at once and gave 1009).
+  ClientDeflater d;
+  expect_failure(feed(text(d.compress("ab\x93" + std::string(5000, 'a')), {.rsv1 = true}), small), 1007);
   // RSV1 on a continuation frame (§6.1) and on a control frame.
   const std::string z = c.compress("abc");
   expect_failure(feed(text(z, {.fin = false}) + continuation("", {.rsv1 = true}), deflate_options()), 1002);
