@@ -35,6 +35,25 @@ TEST(WebSocketHandshake, AcceptValueFromRfc6455Example) {
   EXPECT_FALSE(h.deflate_offered);
 }
 
+TEST(WebSocketHandshake, FromTheRequestParser) {
+  RequestParser parser({});
+  const std::string request =
+      "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n"
+      "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      "Sec-WebSocket-Protocol: chat, superchat\r\n"
+      "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+      "Sec-WebSocket-Version: 13\r\n\r\n";
+  size_t consumed = 0;
+  ASSERT_EQ(parser.feed(request.data(), request.size(), &consumed, nullptr), ParseResult::HeadComplete);
+  EXPECT_TRUE(parser.head().upgrade);
+  const Handshake h = check_handshake(parser.head());
+  EXPECT_TRUE(h.is_websocket);
+  EXPECT_EQ(h.status, 0);
+  EXPECT_EQ(h.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  EXPECT_EQ(h.subprotocols, (std::vector<std::string>{"chat", "superchat"}));
+  EXPECT_TRUE(h.deflate_offered);
+}
+
 TEST(WebSocketHandshake, RecognisesUpgradeTokensCaseInsensitively) {
   std::vector<Header> h = upgrade_headers();
   h[1].value = "WebSocket";
