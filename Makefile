@@ -41,8 +41,9 @@ run: install
 bench: install
 	./bench/run.sh
 
+# `make fuzz [SECONDS=N] [TARGET=http|websocket]`
 fuzz:
-	./scripts/fuzz.sh $(or $(SECONDS),60)
+	./scripts/fuzz.sh $(or $(SECONDS),60) $(or $(TARGET),http)
 
 docs: build
 	$(BUILD)/src/config/narwhal_settings_doc > docs/settings.md
