@@ -31,6 +31,8 @@ class HttpStream {
   virtual void send_continue() = 0;  // "100 Continue" (once, before the first body read)
   // The app's task ended; the worker takes the request back.
   virtual void request_finished() = 0;
+  // A WebSocket was accepted: bytes that arrived meanwhile are frames now.
+  virtual void websocket_opened() {}
 };
 
 struct HttpRequestInfo {

@@ -133,6 +133,9 @@ py::Ref ScopeBuilder::websocket(const http::RequestHead& head, PyObject* client,
     if (!item || PyList_Append(list.get(), item.get()) < 0) return py::Ref();
   }
   if (!set(scope.get(), keys_.subprotocols, list.get())) return py::Ref();
+  // The denial extension: the app may answer the handshake with an HTTP response.
+  py::Ref extensions = py::Ref::steal(Py_BuildValue("{s:{}}", "websocket.http.response"));
+  if (!set(scope.get(), keys_.extensions, extensions.get())) return py::Ref();
   return scope;
 }
 

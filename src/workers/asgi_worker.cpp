@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 #include <optional>
@@ -20,6 +21,8 @@
 #include "asgi/channel.h"
 #include "asgi/http_exchange.h"
 #include "asgi/scope.h"
+#include "asgi/websocket_exchange.h"
+#include "http/websocket.h"
 #include "base/clock.h"
 #include "base/io.h"
 #include "log/logger.h"
@@ -56,6 +59,12 @@ class AsgiConnection final : public ProtocolState, public asgi::HttpStream {
   bool backlogged() const override { return connection_.output.bytes() > kOutputHighWater; }
   void send_continue() override;
   void request_finished() override;
+  void websocket_opened() override;
+
+  // Once a second for an open WebSocket: pings an idle peer, closes one that stopped answering
+  // (1011) and, at a graceful stop, closes with 1001 after the grace period.
+  void websocket_tick(int64_t now_ms, bool closing_time);
+  bool is_websocket() const { return ws_ != nullptr; }
 
   py::Ref client, server;  // scope address tuples, per connection
 
@@ -67,7 +76,15 @@ class AsgiConnection final : public ProtocolState, public asgi::HttpStream {
 
   AsgiPolicy& policy_;
   Connection& connection_;
+  bool start_websocket(const http::RequestHead& head, http::ws::Handshake& handshake, PyObject** scope_out);
+  asgi::Endpoint* endpoint() { return exchange_ ? static_cast<asgi::Endpoint*>(&*exchange_) : ws_.get(); }
+
   std::optional<asgi::HttpExchange> exchange_;
+  std::unique_ptr<asgi::WebSocketExchange> ws_;
+  int refused_status_ = 0;  // a refused WebSocket handshake (answered without the app)
+  int64_t last_input_ms_ = 0;
+  int64_t ping_sent_ms_ = 0;
+  bool server_closed_ = false;
   asgi::Channel channel_;
   py::Ref task_;
   py::Ref hook_request_;
@@ -109,6 +126,10 @@ class AsgiPolicy final : public Policy {
     connection.hand_back();
   }
   void cancel_later(PyObject* task);
+  void websocket_started(AsgiConnection* connection) { websockets_.push_back(connection); }
+  void websocket_ended(AsgiConnection* connection) {
+    websockets_.erase(std::remove(websockets_.begin(), websockets_.end(), connection), websockets_.end());
+  }
   Engine& engine() { return engine_; }
   RequestRunner& runner() { return runner_; }
   asgi::ScopeBuilder& scopes() { return scopes_; }
@@ -142,6 +163,9 @@ class AsgiPolicy final : public Policy {
   py::Ref state_;
   std::vector<AsgiConnection*> done_;
   std::vector<RequestSlot*> free_slots_;
+  std::vector<AsgiConnection*> websockets_;  // open WebSockets (pings, close at a graceful stop)
+  int64_t next_websocket_tick_ms_ = 0;
+  int64_t stop_seen_ms_ = 0;
   std::string read_buffer_ = std::string(64 * 1024, '\0');
   bool in_step_ = false;
   bool stopped_ = false;
@@ -166,16 +190,42 @@ bool AsgiConnection::start(const http::RequestHead& head) {
     if (slot_) begin_request(slot_, started_us_, head_->method, head_->target, connection_.address.host, connection_.address.port);
   }
   if (hooks.pre_request) hook_request_ = hooks.pre_request(*head_);
-  asgi::HttpRequestInfo info;
-  info.head_method = head_->method == "HEAD";
-  info.version_major = head_->version_major;
-  info.version_minor = head_->version_minor;
-  info.keep_alive = head_->keep_alive && connection_.keep_alive_allowed;
-  info.expect_continue = head_->expect_continue && !connection_.parser.message_complete();
-  asgi::HttpExchange& exchange = exchange_.emplace(*this, info, response_head_);
-  py::Ref scope = policy_.scopes().http(*head_, client.get(), server.get(), policy_.state(), false);
+  py::Ref scope;
+  if (head_->upgrade) {
+    http::ws::Handshake handshake = http::ws::check_handshake(*head_);
+    if (handshake.is_websocket) {
+      if (handshake.status != 0) {
+        // RFC 6455 §4.2.2 / §4.4: a bad handshake never reaches the app.
+        log::logger().debug("WebSocket handshake refused (" + std::string(handshake.reason) + ") from " + connection_.address.host);
+        refused_status_ = handshake.status;
+        write(handshake.status == 426 ? std::string_view("HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n"
+                                                         "Connection: close\r\nContent-Length: 0\r\n\r\n")
+                                      : std::string_view(http::error_response(400, handshake.reason)),
+              {});
+        request_finished();
+        return false;
+      }
+      ws_ = std::make_unique<asgi::WebSocketExchange>(*this, handshake, policy_.engine().options().asgi.websocket_max_message,
+                                                      response_head_);
+      last_input_ms_ = policy_.engine().now_ms();
+      ping_sent_ms_ = 0;
+      server_closed_ = false;
+      policy_.websocket_started(this);
+      scope = policy_.scopes().websocket(*head_, client.get(), server.get(), policy_.state(), false, handshake.subprotocols);
+    }
+  }
+  if (!ws_) {
+    asgi::HttpRequestInfo info;
+    info.head_method = head_->method == "HEAD";
+    info.version_major = head_->version_major;
+    info.version_minor = head_->version_minor;
+    info.keep_alive = head_->keep_alive && connection_.keep_alive_allowed;
+    info.expect_continue = head_->expect_continue && !connection_.parser.message_complete();
+    exchange_.emplace(*this, info, response_head_);
+    scope = policy_.scopes().http(*head_, client.get(), server.get(), policy_.state(), false);
+  }
   py::Ref coroutine;
-  if (scope && asgi::make_channel(&exchange, policy_.loop(), &channel_)) {
+  if (scope && asgi::make_channel(endpoint(), policy_.loop(), &channel_)) {
     coroutine = py::Ref::steal(PyObject_CallFunctionObjArgs(policy_.engine().app().callable.get(), scope.get(),
                                                             channel_.receive.get(), channel_.send.get(), nullptr));
   }
@@ -198,9 +248,21 @@ bool AsgiConnection::start(const http::RequestHead& head) {
 void AsgiConnection::request_finished() { policy_.finished(*this); }
 
 bool AsgiConnection::finish_request() {
-  asgi::HttpExchange& exchange = *exchange_;
-  bool keep = exchange.finish() && !gone_;
-  const int status = exchange.status();
+  bool keep = false;
+  int status = refused_status_;
+  uint64_t body_bytes = 0;
+  PyObject* response_headers_object = nullptr;
+  if (exchange_) {
+    keep = exchange_->finish() && !gone_;
+    status = exchange_->status();
+    body_bytes = exchange_->body_bytes();
+    response_headers_object = exchange_->response_headers();
+  } else if (ws_) {
+    ws_->finish();  // the connection ends with the WebSocket
+    status = ws_->status();
+    body_bytes = ws_->body_bytes();
+    policy_.websocket_ended(this);
+  }
   const int64_t duration_us = clock::monotonic_us() - started_us_;
   log::logger().request_metrics(status, duration_us);
   if (Scoreboard* board = policy_.engine().options().scoreboard) {
@@ -214,8 +276,8 @@ bool AsgiConnection::finish_request() {
   if (hooks.post_request) hooks.post_request(*head_, hook_request_, nullptr, status);
   if (log::logger().access_enabled()) {
     log::HeaderList response_headers;
-    if (log::logger().access_format().uses_response_headers() && exchange.response_headers()) {
-      py::Ref list = py::Ref::steal(PySequence_List(exchange.response_headers()));
+    if (log::logger().access_format().uses_response_headers() && response_headers_object) {
+      py::Ref list = py::Ref::steal(PySequence_List(response_headers_object));
       for (Py_ssize_t i = 0, n = list ? PyList_GET_SIZE(list.get()) : 0; i < n; ++i) {
         PyObject* pair = PyList_GET_ITEM(list.get(), i);
         if (!PyTuple_Check(pair) && !PyList_Check(pair)) continue;
@@ -227,13 +289,20 @@ bool AsgiConnection::finish_request() {
                                       std::string_view(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value)));
       }
       PyErr_Clear();
-      policy_.runner().write_access_log(connection_, *head_, status, exchange.body_bytes(), duration_us, response_headers);
+      policy_.runner().write_access_log(connection_, *head_, status, body_bytes, duration_us, response_headers);
     } else {
-      policy_.runner().write_access_log(connection_, *head_, status, exchange.body_bytes(), duration_us, response_headers);
+      policy_.runner().write_access_log(connection_, *head_, status, body_bytes, duration_us, response_headers);
     }
   }
-  asgi::detach(channel_);
+  if (ws_) {
+    py::Ref gone = py::Ref::steal(Py_BuildValue("{s:s,s:i}", "type", "websocket.disconnect", "code", 1006));
+    asgi::detach(channel_, gone.get());
+  } else {
+    asgi::detach(channel_);
+  }
   exchange_.reset();
+  ws_.reset();
+  refused_status_ = 0;
   task_.reset();
   hook_request_.reset();
   head_ = nullptr;
@@ -318,7 +387,35 @@ void AsgiConnection::read_socket() {
   }
   connection_.stash.append(buffer.data(), static_cast<size_t>(n));
   if (slot_) slot_->bytes_read.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-  if (exchange_ && !connection_.parser.message_complete()) exchange_->body_ready();
+  last_input_ms_ = policy_.engine().now_ms();
+  ping_sent_ms_ = 0;
+  if (ws_) {
+    ws_->input(connection_.stash);
+  } else if (exchange_ && !connection_.parser.message_complete()) {
+    exchange_->body_ready();
+  }
+}
+
+void AsgiConnection::websocket_opened() {
+  if (!connection_.stash.empty()) ws_->input(connection_.stash);
+}
+
+void AsgiConnection::websocket_tick(int64_t now_ms, bool closing_time) {
+  if (!ws_ || !ws_->open() || gone_) return;
+  if (closing_time && !server_closed_) {
+    server_closed_ = true;
+    ws_->close_from_server(1001, "server shutting down");  // RFC 6455 §7.4.1: going away
+  }
+  const int64_t interval_ms = int64_t{policy_.engine().options().asgi.websocket_ping_interval_s} * 1000;
+  if (interval_ms <= 0) return;
+  if (ping_sent_ms_ != 0 && now_ms - ping_sent_ms_ > interval_ms) {
+    log::logger().info("WebSocket peer " + connection_.address.host + " stopped answering pings: closed");
+    ws_->close_from_server(1011, "keepalive ping timeout");
+    lost();
+  } else if (ping_sent_ms_ == 0 && now_ms - last_input_ms_ > interval_ms) {
+    ws_->ping();
+    ping_sent_ms_ = now_ms;
+  }
 }
 
 void AsgiConnection::flush() {
@@ -330,7 +427,9 @@ void AsgiConnection::flush() {
     case net::OutputQueue::Flush::Done:
       break;
   }
-  if (exchange_ && !backlogged()) exchange_->output_drained();
+  if (backlogged()) return;
+  if (exchange_) exchange_->output_drained();
+  if (ws_) ws_->output_drained();
 }
 
 // The client closed or reset the connection while the request runs: receive() says so at once,
@@ -339,10 +438,9 @@ void AsgiConnection::lost() {
   if (gone_) return;
   gone_ = true;
   connection_.output.clear();
-  if (exchange_) {
-    exchange_->client_left();
-    if (task_) policy_.cancel_later(task_.get());
-  }
+  if (exchange_) exchange_->client_left();
+  if (ws_) ws_->client_left();
+  if ((exchange_ || ws_) && task_) policy_.cancel_later(task_.get());
 }
 
 void AsgiConnection::update_watch() {
@@ -477,6 +575,15 @@ void AsgiPolicy::step() {
   for (AsgiConnection* state : done) {
     --running_;
     state->hand_back();
+  }
+  const int64_t now = engine_.now_ms();
+  if (engine_.stopping() && stop_seen_ms_ == 0) stop_seen_ms_ = now;
+  if (!websockets_.empty() && now >= next_websocket_tick_ms_) {
+    next_websocket_tick_ms_ = now + 1000;
+    const bool closing_time =
+        stop_seen_ms_ != 0 && now - stop_seen_ms_ >= int64_t{engine_.options().asgi.disconnect_grace_s} * 1000;
+    std::vector<AsgiConnection*> open = websockets_;
+    for (AsgiConnection* connection : open) connection->websocket_tick(now, closing_time);
   }
   if (!more) {
     stopped_ = true;
