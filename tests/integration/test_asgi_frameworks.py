@@ -131,3 +131,55 @@ def test_quart(server_factory):
     with client(srv) as c:
         assert c.get("/").text == "quart says hi"
         assert c.post("/echo", content=b"q" * 70000).json() == {"size": 70000, "method": "POST"}
+
+
+# --------------------------------------------------------------------------- WebSockets
+def ws_run(coro):
+    import asyncio
+    return asyncio.new_event_loop().run_until_complete(coro)
+
+
+def test_starlette_websocket_echo(starlette):
+    import websockets
+
+    async def go():
+        async with websockets.connect("ws://127.0.0.1:%d/ws" % starlette.port, max_size=None) as ws:
+            await ws.send("text")
+            text = await ws.recv()
+            await ws.send(b"\x01" * 200000)
+            data = await ws.recv()
+            return text, len(data)
+    assert ws_run(go()) == ("text", 200000)
+
+
+def test_fastapi_websocket_echo_and_broadcast(fastapi):
+    import asyncio
+
+    import websockets
+
+    async def go():
+        base = "ws://127.0.0.1:%d" % fastapi.port
+        async with websockets.connect(base + "/ws") as ws:
+            await ws.send("hi")
+            echo = await ws.recv()
+        peers = [await websockets.connect(base + "/broadcast") for _ in range(5)]
+        await asyncio.sleep(0.2)  # all joined
+        await peers[0].send("to everyone")
+        got = await asyncio.gather(*[asyncio.wait_for(p.recv(), 5) for p in peers])
+        for p in peers:
+            await p.close()
+        return echo, got
+    echo, got = ws_run(go())
+    assert echo == "echo: hi"
+    assert got == ["to everyone"] * 5
+
+
+def test_quart_websocket(server_factory):
+    import websockets
+    srv = server_factory(*ASGI, "quart_app:app")
+
+    async def go():
+        async with websockets.connect("ws://127.0.0.1:%d/ws" % srv.port) as ws:
+            await ws.send("ping")
+            return await ws.recv()
+    assert ws_run(go()) == "quart: ping"

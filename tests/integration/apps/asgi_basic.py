@@ -57,9 +57,46 @@ async def lifespan(scope, receive, send):
             return
 
 
+async def websocket(scope, receive, send):
+    path = scope["path"]
+    message = await receive()
+    assert message["type"] == "websocket.connect", message
+    if path == "/ws/deny":
+        return await send({"type": "websocket.close"})
+    if path == "/ws/http":
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": [(b"x-denied", b"yes")]})
+        return await send({"type": "websocket.http.response.body", "body": b"no entry"})
+    if path == "/ws/noaccept":
+        return None
+    subprotocols = scope["subprotocols"]
+    accept = {"type": "websocket.accept", "headers": [(b"x-ws", b"yes")]}
+    if subprotocols:
+        accept["subprotocol"] = subprotocols[-1]
+    await send(accept)
+    if path == "/ws/scope":
+        return await send({"type": "websocket.send", "text": json.dumps(scope_json(scope))})
+    if path == "/ws/server-close":
+        await send({"type": "websocket.send", "text": "bye soon"})
+        return await send({"type": "websocket.close", "code": 4000, "reason": "server says bye"})
+    if path == "/ws/error":
+        await send({"type": "websocket.send", "text": "about to fail"})
+        raise RuntimeError("websocket app failed")
+    while True:  # /ws/echo
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            DISCONNECTS.append("ws:%s" % message["code"])
+            return None
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
+
+
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         return await lifespan(scope, receive, send)
+    if scope["type"] == "websocket":
+        return await websocket(scope, receive, send)
     assert scope["type"] == "http"
     path = scope["path"]
     query = scope["query_string"].decode()
