@@ -10,6 +10,7 @@ packages=(
   uwsgi-core uwsgi-plugin-python3       # uWSGI (--plugin python3)
   python3-waitress                      # waitress-serve
   python3-uvicorn python3-httptools python3-uvloop   # uvicorn with httptools + uvloop
+  python3-fastapi g++                   # the asgi rows (FastAPI JSON; bench/tools/ws_echo_load.cpp)
   nginx-light                           # the ceiling: `return 200` and static files
   linux-perf strace                     # bench/profile.sh
   python3-matplotlib                    # bench/charts.py: the SVG charts of a suite run

@@ -78,8 +78,11 @@ def cmd_waitress(app, port, ctx):
     return ["waitress-serve", f"--listen=127.0.0.1:{port}", "--backlog=2048", f"{app}:app"]
 
 
+ASGI = ["-k", "asgi"]  # narwhal-asgi: uvloop when importable, as uvicorn --loop uvloop
+
+
 def cmd_uvicorn(app, port, ctx):
-    asgi = {"hello": "hello_asgi"}[app]
+    asgi = {"hello": "hello_asgi"}.get(app, app)
     return [PY, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--app-dir", APPS,
             "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning",
             "--backlog", "2048", f"{asgi}:app"]
@@ -129,6 +132,7 @@ SERVERS = {
     "uwsgi": cmd_uwsgi,
     "waitress": cmd_waitress,
     "uvicorn": cmd_uvicorn,
+    "narwhal-asgi": lambda a, p, c, extra=(): cmd_narwhal({"hello": "hello_asgi"}.get(a, a), p, c, 1, ASGI + list(extra)),
     "nginx": cmd_nginx,
 }
 
@@ -273,6 +277,31 @@ def run_wrk(url, seconds, connections, cpus, threads=1, close=False, script=None
             "wrk_cpu_s": usage.ru_utime + usage.ru_stime, "text": text}
 
 
+def ws_load_binary():
+    """bench/tools/ws_echo_load.cpp, compiled once per suite run (wrk speaks no WebSocket)."""
+    binary = os.path.join(CTX["work"], "ws_echo_load")
+    if not os.path.exists(binary):
+        subprocess.run(["g++", "-O2", "-std=c++20", "-o", binary, os.path.join(HERE, "tools", "ws_echo_load.cpp")],
+                       check=True)
+    return binary
+
+
+def run_ws_echo(url, seconds, connections, cpus):
+    """WebSocket echo over `connections` connections: messages/s as "rps" (one message = one request)."""
+    port_path = url.split("//", 1)[1].split(":", 1)[1]
+    port, path = port_path.split("/", 1)
+    argv = ["taskset", "-c", cpus, ws_load_binary(), "127.0.0.1", port, "/" + path, str(connections), str(seconds)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    text = proc.stdout.read()
+    figures = dict(line.split(" ", 1) for line in text.strip().splitlines() if " " in line)
+    if "messages" not in figures:
+        raise RuntimeError(f"ws_echo_load failed ({status}):\n{text}")
+    return {"requests": int(figures["messages"]), "rps": float(figures["messages_per_second"]),
+            "errors": int(figures["errors"]), "p50_ms": 0.0, "p99_ms": 0.0,
+            "wrk_cpu_s": usage.ru_utime + usage.ru_stime, "text": text}
+
+
 def parse_wrk_text(text):
     with tempfile.NamedTemporaryFile("w", delete=False) as f:
         f.write(text)
@@ -368,7 +397,7 @@ def restore_idle_mode():
 # One measurement: fresh server, idle RSS, warm-up, RUNS measured wrk runs, RSS after.
 
 def measure(ctx, workload, server_name, argv, *, path="/", close=False, script=None, connections=50,
-            server_cpus=None, client_cpus=None, threads=1, ready_path="/", label=None, idle=None):
+            server_cpus=None, client_cpus=None, threads=1, ready_path="/", label=None, idle=None, loader=None):
     args = ctx["args"]
     server_cpus = server_cpus or args.server_cpu
     client_cpus = client_cpus or args.client_cpu
@@ -391,12 +420,15 @@ def measure(ctx, workload, server_name, argv, *, path="/", close=False, script=N
         row["rss_idle"] = server.rss()
         url = f"http://127.0.0.1:{port}{path}"
         wrk = dict(connections=connections, cpus=client_cpus, threads=threads, close=close, script=script)
+        run_load = run_wrk
+        if loader:  # a load generator other than wrk (WebSocket echo): same figures
+            run_load, wrk = loader, dict(connections=connections, cpus=client_cpus)
         if args.warmup > 0:
-            run_wrk(url, args.warmup, **wrk)
+            run_load(url, args.warmup, **wrk)
         runs = []
         workers_before = {pid: (proctree.read_stat(pid) or (0, 0))[1] for pid in server.worker_pids()}
         for _ in range(args.runs):
-            runs.append(timed_run(server, lambda: run_wrk(url, args.duration, **wrk), server_cpus, client_cpus))
+            runs.append(timed_run(server, lambda: run_load(url, args.duration, **wrk), server_cpus, client_cpus))
         row["worker_cpu_split"] = [((proctree.read_stat(pid) or (0, 0))[1] - ticks) / proctree.CLK_TCK
                                    for pid, ticks in workers_before.items()]
         row["rss_after"] = server.rss()
@@ -614,7 +646,22 @@ def workload_idle(ctx):
     return rows
 
 
+def workload_asgi(ctx):
+    """The asgi worker against uvicorn (--loop uvloop --http httptools), one worker each, same apps:
+    a plain ASGI hello, FastAPI JSON, and WebSocket echo messages/s over 50 connections."""
+    rows = []
+    names = servers_for(ctx, ["narwhal-asgi", "uvicorn"])
+    for name in names:
+        rows.append(measure(ctx, "asgi-hello", name, app_argv(name, "hello")))
+    for name in names:
+        rows.append(measure(ctx, "asgi-fastapi-json", name, app_argv(name, "fastapi_app"), path="/json"))
+    for name in names:
+        rows.append(measure(ctx, "asgi-ws-echo", name, app_argv(name, "ws_echo_asgi"), path="/ws", loader=run_ws_echo))
+    return rows
+
+
 WORKLOADS = {
+    "asgi": workload_asgi,
     "hello-keepalive": lambda ctx: workload_hello(ctx, close=False),
     "hello-close": lambda ctx: workload_hello(ctx, close=True),
     "flask-json": workload_flask,
@@ -706,6 +753,20 @@ def targets(results):
         check("gevent keep-alive ≥3× gunicorn gevent req/s", n["rps"] >= 3 * g["rps"],
               f"{n['rps'] / g['rps']:.1f}× ({n['rps']:,.0f} vs {g['rps']:,.0f}); CPU/req {n['server_us']:.1f} vs "
               f"{g['server_us']:.1f} µs")
+    n, u = find(results, "asgi-hello", "narwhal-asgi"), find(results, "asgi-hello", "uvicorn")
+    if n and u:
+        check("asgi hello ≥2× uvicorn req/s, less CPU/request", n["rps"] >= 2 * u["rps"] and n["server_us"] < u["server_us"],
+              f"{n['rps'] / u['rps']:.2f}× ({n['rps']:,.0f} vs {u['rps']:,.0f}); CPU/req {n['server_us']:.1f} vs {u['server_us']:.1f} µs")
+    n, u = find(results, "asgi-fastapi-json", "narwhal-asgi"), find(results, "asgi-fastapi-json", "uvicorn")
+    if n and u:
+        out.append(("asgi FastAPI JSON vs uvicorn (shown, not judged)",
+                    f"{n['rps'] / u['rps']:.2f}× ({n['rps']:,.0f} vs {u['rps']:,.0f}); CPU/req {n['server_us']:.1f} vs "
+                    f"{u['server_us']:.1f} µs", "info"))
+    n, u = find(results, "asgi-ws-echo", "narwhal-asgi"), find(results, "asgi-ws-echo", "uvicorn")
+    if n and u:
+        check("asgi WebSocket echo ≥1.5× uvicorn messages/s", n["rps"] >= 1.5 * u["rps"],
+              f"{n['rps'] / u['rps']:.2f}× ({n['rps']:,.0f} vs {u['rps']:,.0f} msg/s); CPU/msg {n['server_us']:.1f} vs "
+              f"{u['server_us']:.1f} µs")
     n, g = find(results, "sleep-10ms-500", "narwhal-gevent"), find(results, "sleep-10ms-500", "gunicorn-gevent")
     if n and g:
         out.append(("gevent sleep-10ms, 500 clients, vs gunicorn gevent (shown, not judged)",

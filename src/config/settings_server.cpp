@@ -96,8 +96,8 @@ void add_server_settings(std::vector<Setting>& rows) {
       .short_doc = "The type of workers to use.",
       .doc = "`sync` (the default) handles one request at a time per worker. `gthread` runs requests "
              "on `threads` threads; `gevent` runs each request in a greenlet (the worker monkey-patches "
-             "with gevent before the app is imported; needs Debian's python3-gevent). `asgi` is known "
-             "but not available yet: start-up refuses it. See docs/workers.md. gunicorn's dotted paths "
+             "with gevent before the app is imported; needs Debian's python3-gevent); `asgi` runs ASGI 3 "
+             "applications on an asyncio or uvloop event loop (docs/asgi.md). See docs/workers.md. gunicorn's dotted paths "
              "(`gunicorn.workers.sync.SyncWorker`), `egg:gunicorn#sync` and "
              "`uvicorn.workers.UvicornWorker` (`asgi`) name the same workers; any other class, such as "
              "your own Python worker class, is refused: narwhal's workers are C++.\n\n"
