@@ -646,22 +646,13 @@ def workload_idle(ctx):
     return rows
 
 
-def workload_asgi(ctx):
-    """The asgi worker against uvicorn (--loop uvloop --http httptools), one worker each, same apps:
-    a plain ASGI hello, FastAPI JSON, and WebSocket echo messages/s over 50 connections."""
-    rows = []
-    names = servers_for(ctx, ["narwhal-asgi", "uvicorn"])
-    for name in names:
-        rows.append(measure(ctx, "asgi-hello", name, app_argv(name, "hello")))
-    for name in names:
-        rows.append(measure(ctx, "asgi-fastapi-json", name, app_argv(name, "fastapi_app"), path="/json"))
-    for name in names:
-        rows.append(measure(ctx, "asgi-ws-echo", name, app_argv(name, "ws_echo_asgi"), path="/ws", loader=run_ws_echo))
-    return rows
+def workload_asgi(ctx, workload, app, path="/", loader=None):
+    """The asgi worker against uvicorn (--loop uvloop --http httptools), one worker each, same app."""
+    return [measure(ctx, workload, name, app_argv(name, app), path=path, loader=loader)
+            for name in servers_for(ctx, ["narwhal-asgi", "uvicorn"])]
 
 
 WORKLOADS = {
-    "asgi": workload_asgi,
     "hello-keepalive": lambda ctx: workload_hello(ctx, close=False),
     "hello-close": lambda ctx: workload_hello(ctx, close=True),
     "flask-json": workload_flask,
@@ -672,6 +663,9 @@ WORKLOADS = {
     "upload-10mib": workload_upload,
     "idle": workload_idle,
     "scaling": workload_scaling,
+    "asgi-hello": lambda ctx: workload_asgi(ctx, "asgi-hello", "hello"),
+    "asgi-fastapi-json": lambda ctx: workload_asgi(ctx, "asgi-fastapi-json", "fastapi_app", "/json"),
+    "asgi-ws-echo": lambda ctx: workload_asgi(ctx, "asgi-ws-echo", "ws_echo_asgi", "/ws", run_ws_echo),
 }
 
 
