@@ -33,6 +33,8 @@ class HttpStream {
   virtual void request_finished() = 0;
   // A WebSocket was accepted: bytes that arrived meanwhile are frames now.
   virtual void websocket_opened() {}
+  // The app took a WebSocket message: reading may resume (flow control).
+  virtual void websocket_consumed() {}
 };
 
 struct HttpRequestInfo {

@@ -66,6 +66,7 @@ Endpoint::Step WebSocketExchange::receive(py::Ref* message) {
   if (state_ == State::Open) {
     http::ws::Event event;
     if (session_->next_event(&event)) {
+      stream_.websocket_consumed();
       if (event.type == http::ws::EventType::Close) {
         state_ = State::Closed;
         close_code_ = event.code;

@@ -35,6 +35,8 @@ class WebSocketExchange final : public Endpoint {
   void close_from_server(int code, std::string_view reason);
   void ping();
   bool open() const { return state_ == State::Open; }
+  // Messages received and not taken by the app yet: the worker stops reading past a bound.
+  size_t pending() const { return session_ ? session_->pending_events() : 0; }
   // After the task ended: answers 500 when the handshake was never answered.
   void finish();
   int status() const { return status_; }

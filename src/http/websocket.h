@@ -79,6 +79,7 @@ class Session {
   // is ignored. Input after the peer's close is ignored too. Returns !failed().
   bool feed(const char* data, size_t length);
   bool next_event(Event* out);  // pops the oldest pending event; false when none
+  size_t pending_events() const;  // events fed and not popped yet (the caller's flow control)
 
   // Nothing is sent once a close was sent or the session failed.
   void send_message(bool text, std::string_view payload);  // compressed when deflate negotiated

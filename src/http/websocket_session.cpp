@@ -303,6 +303,8 @@ bool Session::feed(const char* data, size_t length) {
   return !s.failed;
 }
 
+size_t Session::pending_events() const { return impl_->events.size() - impl_->next_event; }
+
 bool Session::next_event(Event* out) {
   Impl& s = *impl_;
   if (s.next_event == s.events.size()) return false;

@@ -37,6 +37,7 @@ namespace narwhal::workers {
 namespace {
 
 constexpr size_t kOutputHighWater = 64 * 1024;  // send() waits while more than this is queued
+constexpr size_t kMaxPendingMessages = 64;      // WebSocket messages buffered ahead of the app
 
 class AsgiPolicy;
 
@@ -60,6 +61,7 @@ class AsgiConnection final : public ProtocolState, public asgi::HttpStream {
   void send_continue() override;
   void request_finished() override;
   void websocket_opened() override;
+  void websocket_consumed() override { update_watch(); }
 
   // Once a second for an open WebSocket: pings an idle peer, closes one that stopped answering
   // (1011) and, at a graceful stop, closes with 1001 after the grace period.
@@ -446,7 +448,12 @@ void AsgiConnection::lost() {
 void AsgiConnection::update_watch() {
   if (connection_.closed || connection_.phase != Phase::Running) return;
   uint32_t events = 0;
-  if (!gone_ && connection_.stash.size() < policy_.engine().options().body_buffer_size) events |= net::EventLoop::kReadable;
+  // Reading pauses while the app is behind: body_buffer_size bytes unparsed, or (WebSocket)
+  // kMaxPendingMessages messages it has not received yet.
+  if (!gone_ && connection_.stash.size() < policy_.engine().options().body_buffer_size &&
+      (!ws_ || ws_->pending() < kMaxPendingMessages)) {
+    events |= net::EventLoop::kReadable;
+  }
   if (!gone_ && !connection_.output.empty()) events |= net::EventLoop::kWritable;
   if (events == 0) {
     policy_.engine().unwatch(&connection_);

@@ -252,6 +252,30 @@ def test_app_exception_closes_with_1011(ws_server):
     ws_server.wait_for_stderr("websocket app failed")
 
 
+def test_flood_to_a_slow_reader_is_flow_controlled(ws_server):
+    # 20 MiB of messages while the app does not receive: the worker stops reading (TCP pushes
+    # back on the client) instead of buffering them all, and loses none.
+    async def go():
+        async with websockets.connect(url(ws_server, "/ws/slow-reader"), compression=None, max_queue=None) as ws:
+            payload = "m" * 1024
+            for _ in range(20000):
+                await ws.send(payload)
+            await ws.send("end")
+            return await asyncio.wait_for(ws.recv(), 30)
+    rss_before = worker_rss_kib(ws_server)
+    assert run(go()) == "20000"
+    assert worker_rss_kib(ws_server) - rss_before < 15 * 1024
+
+
+def worker_rss_kib(server):
+    pids = [int(p) for p in os.popen("pgrep -P %d" % server.pid).read().split()]
+    total = 0
+    for pid in pids:
+        with open("/proc/%d/status" % pid) as f:
+            total += int(next(line for line in f if line.startswith("VmRSS")).split()[1])
+    return total
+
+
 # --------------------------------------------------------------------------- scale and lifecycle
 def test_1000_concurrent_websockets_on_one_worker(server_factory):
     srv = server_factory(*ASGI, "--worker-connections", "2000", "asgi_basic:app")

@@ -78,6 +78,16 @@ async def websocket(scope, receive, send):
     if path == "/ws/server-close":
         await send({"type": "websocket.send", "text": "bye soon"})
         return await send({"type": "websocket.close", "code": 4000, "reason": "server says bye"})
+    if path == "/ws/slow-reader":  # takes its time, then counts what arrived
+        await asyncio.sleep(1.5)
+        count = 0
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return None
+            if message.get("text") == "end":
+                return await send({"type": "websocket.send", "text": str(count)})
+            count += 1
     if path == "/ws/error":
         await send({"type": "websocket.send", "text": "about to fail"})
         raise RuntimeError("websocket app failed")
