@@ -51,6 +51,14 @@ class BytesView {
   std::string_view data_;
 };
 
+// "200 OK" for 200: made once per code (the worker's loop thread is the only caller).
+std::string_view status_line(int code) {
+  static std::string lines[600];
+  std::string& line = lines[code];
+  if (line.empty()) line = std::to_string(code) + " " + std::string(http::reason_phrase(code));
+  return line;
+}
+
 py::Ref disconnect_message() {
   py::Ref message = py::Ref::steal(PyDict_New());
   if (message && PyDict_SetItem(message.get(), names().type, names().http_disconnect) < 0) return py::Ref();
@@ -144,10 +152,9 @@ Endpoint::Step HttpExchange::start_response(PyObject* message) {
   request.version_minor = request_.version_minor;
   request.keep_alive = request_.keep_alive;
   http::ResponseHeadBuilder& builder = builder_.emplace(head_, request);
-  char status_text[64];
-  const std::string_view reason = http::reason_phrase(static_cast<int>(code));
-  std::snprintf(status_text, sizeof status_text, "%ld %.*s", code, static_cast<int>(reason.size()), reason.data());
-  if (const char* error = builder.status(status_text)) return fail(PyExc_ValueError, std::string("invalid status: ") + error);
+  if (const char* error = builder.status(status_line(static_cast<int>(code)))) {
+    return fail(PyExc_ValueError, std::string("invalid status: ") + error);
+  }
   PyObject* headers = field_of(message, names().headers);
   if (PyErr_Occurred()) return Step::Error;
   if (headers) {
