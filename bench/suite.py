@@ -648,7 +648,7 @@ def workload_idle(ctx):
 
 def workload_asgi(ctx, workload, app, path="/", loader=None):
     """The asgi worker against uvicorn (--loop uvloop --http httptools), one worker each, same app."""
-    return [measure(ctx, workload, name, app_argv(name, app), path=path, loader=loader)
+    return [measure(ctx, workload, name, app_argv(name, app), path=path, loader=loader, ready_path=path)
             for name in servers_for(ctx, ["narwhal-asgi", "uvicorn"])]
 
 

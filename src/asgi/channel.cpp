@@ -79,53 +79,71 @@ PyObject* new_waiter(ChannelObject* channel, py::Ref* slot) {
   return future.release();
 }
 
-PyObject* step_next(PyObject* self) {
+// One resumption of a receive()/send() awaitable: RETURN with the result (the event, or None),
+// NEXT with a Future to wait for, or ERROR with the exception set.
+PySendResult step_run(PyObject* self, PyObject** result) {
   auto* step = reinterpret_cast<StepObject*>(self);
   ChannelObject* channel = step->channel;
+  *result = nullptr;
   if (step->state == StepState::Finished) {
     PyErr_SetString(PyExc_RuntimeError, "cannot reuse an already awaited receive()/send()");
-    return nullptr;
+    return PYGEN_ERROR;
   }
   if (PyThread_get_thread_ident() != channel->thread) {
     PyErr_SetString(PyExc_RuntimeError, "ASGI receive()/send() must be awaited on the worker's event loop thread "
                                          "(from another thread, use asyncio.run_coroutine_threadsafe)");
-    return nullptr;
+    return PYGEN_ERROR;
   }
   Endpoint* endpoint = channel->endpoint;
   if (!endpoint) {
     step->state = StepState::Finished;
-    if (step->kind == StepKind::Receive) {
-      PyErr_SetObject(PyExc_StopIteration, channel->gone);
-    } else {
+    if (step->kind == StepKind::Send) {
       PyErr_SetString(PyExc_RuntimeError, "ASGI send() after the request or connection ended");
+      return PYGEN_ERROR;
     }
-    return nullptr;
+    if (channel->gone) {
+      *result = Py_NewRef(channel->gone);
+    } else {  // made when asked: most requests never call receive() after they end
+      *result = PyDict_New();
+      if (*result && PyDict_SetItem(*result, names().type, names().http_disconnect) < 0) Py_CLEAR(*result);
+    }
+    return *result ? PYGEN_RETURN : PYGEN_ERROR;
   }
+  Endpoint::Step outcome;
+  py::Ref message;
   if (step->kind == StepKind::Receive) {
-    py::Ref message;
-    switch (endpoint->receive(&message)) {
-      case Endpoint::Step::Done:
-        step->state = StepState::Finished;
-        PyErr_SetObject(PyExc_StopIteration, message.get());
-        return nullptr;
-      case Endpoint::Step::Wait:
-        step->state = StepState::Waiting;
-        return new_waiter(channel, &endpoint->receive_waiter);
-      case Endpoint::Step::Error:
-        step->state = StepState::Finished;
-        return nullptr;
-    }
+    outcome = endpoint->receive(&message);
+  } else {
+    outcome = step->state == StepState::Fresh ? endpoint->send(step->message) : endpoint->send_drained();
   }
-  Endpoint::Step result = step->state == StepState::Fresh ? endpoint->send(step->message) : endpoint->send_drained();
-  switch (result) {
+  switch (outcome) {
     case Endpoint::Step::Done:
       step->state = StepState::Finished;
-      return nullptr;  // StopIteration(None)
+      *result = message ? message.release() : Py_NewRef(Py_None);
+      return PYGEN_RETURN;
     case Endpoint::Step::Wait:
       step->state = StepState::Waiting;
-      return new_waiter(channel, &endpoint->send_waiter);
+      *result = new_waiter(channel, step->kind == StepKind::Receive ? &endpoint->receive_waiter : &endpoint->send_waiter);
+      return *result ? PYGEN_NEXT : PYGEN_ERROR;
     case Endpoint::Step::Error:
       step->state = StepState::Finished;
+      return PYGEN_ERROR;
+  }
+  return PYGEN_ERROR;
+}
+
+PySendResult step_am_send(PyObject* self, PyObject*, PyObject** result) { return step_run(self, result); }
+
+PyObject* step_next(PyObject* self) {
+  PyObject* result = nullptr;
+  switch (step_run(self, &result)) {
+    case PYGEN_NEXT:
+      return result;
+    case PYGEN_RETURN:
+      if (result != Py_None) PyErr_SetObject(PyExc_StopIteration, result);
+      Py_DECREF(result);
+      return nullptr;
+    case PYGEN_ERROR:
       return nullptr;
   }
   return nullptr;
@@ -143,7 +161,7 @@ PyMethodDef step_methods[] = {
     {nullptr, nullptr, 0, nullptr},
 };
 
-PyAsyncMethods step_async = {step_await, nullptr, nullptr, nullptr};
+PyAsyncMethods step_async = {step_await, nullptr, nullptr, step_am_send};
 
 PyObject* channel_receive(PyObject* self, PyObject*) {
   return new_step(reinterpret_cast<ChannelObject*>(self), StepKind::Receive, nullptr);
@@ -217,12 +235,7 @@ void detach_with(Channel& channel, PyObject* gone) {
 }
 
 void detach(Channel& channel, PyObject* gone) {
-  py::Ref message = py::Ref::borrow(gone);
-  if (!message) {
-    message = py::Ref::steal(PyDict_New());
-    if (message) PyDict_SetItem(message.get(), names().type, names().http_disconnect);
-  }
-  detach_with(channel, message.get());
+  detach_with(channel, gone);  // null: receive() makes {"type": "http.disconnect"} when asked
   channel = Channel{};
 }
 

@@ -136,6 +136,7 @@ class AsgiPolicy final : public Policy {
   RequestRunner& runner() { return runner_; }
   asgi::ScopeBuilder& scopes() { return scopes_; }
   PyObject* loop() const { return loop_.get(); }
+  PyObject* create_task() const { return create_task_.get(); }  // the loop's bound create_task
   PyObject* state() const { return state_.get(); }
   std::string& read_buffer() { return read_buffer_; }
   // Scoreboard slots, one per running request, reused (none when the scoreboard is full).
@@ -161,6 +162,7 @@ class AsgiPolicy final : public Policy {
   asgi::ScopeBuilder scopes_;
   py::Ref runner_py_;  // narwhal._asgi.Runner
   py::Ref loop_;
+  py::Ref create_task_;
   py::Ref lifespan_;
   py::Ref state_;
   std::vector<AsgiConnection*> done_;
@@ -232,7 +234,7 @@ bool AsgiConnection::start(const http::RequestHead& head) {
                                                             channel_.receive.get(), channel_.send.get(), nullptr));
   }
   if (coroutine) {
-    task_ = py::Ref::steal(PyObject_CallMethodOneArg(policy_.loop(), asgi::names().create_task, coroutine.get()));
+    task_ = py::Ref::steal(PyObject_CallOneArg(policy_.create_task(), coroutine.get()));
   }
   py::Ref added;
   if (task_) added = py::Ref::steal(PyObject_CallMethodOneArg(task_.get(), asgi::names().add_done_callback, channel_.done.get()));
@@ -474,7 +476,8 @@ bool AsgiPolicy::start() {
     runner_py_ = py::Ref::steal(PyObject_CallMethod(module.get(), "Runner", "is", engine_.loop_fd(), settings.loop.c_str()));
   }
   if (runner_py_) loop_ = py::Ref::steal(PyObject_GetAttrString(runner_py_.get(), "loop"));
-  if (!loop_ || !scopes_.init(scope_settings)) {
+  if (loop_) create_task_ = py::Ref::steal(PyObject_GetAttrString(loop_.get(), "create_task"));
+  if (!loop_ || !create_task_ || !scopes_.init(scope_settings)) {
     log::logger().error("Exception in worker process: can't start the asgi worker's event loop (asgi_loop " +
                         settings.loop + ")\n" + py::format_exception());
     return false;
