@@ -171,15 +171,102 @@ PyObject* channel_send(PyObject* self, PyObject* message) {
   return new_step(reinterpret_cast<ChannelObject*>(self), StepKind::Send, message);
 }
 
-PyObject* channel_done(PyObject* self, PyObject* task) {
-  auto* channel = reinterpret_cast<ChannelObject*>(self);
-  if (channel->endpoint) channel->endpoint->task_done(task);
-  Py_RETURN_NONE;
-}
-
 PyMethodDef receive_def = {"receive", channel_receive, METH_NOARGS, "ASGI receive(): awaitable of the next event."};
 PyMethodDef send_def = {"send", channel_send, METH_O, "ASGI send(message): awaitable."};
-PyMethodDef done_def = {"_task_done", channel_done, METH_O, "The app's task finished."};
+
+// ---- the app coroutine's wrapper (asyncio.Task runs it: send/throw/close, am_send) ----
+
+struct DriverObject {
+  PyObject_HEAD
+  PyObject* inner;         // the app's coroutine (strong)
+  ChannelObject* channel;  // strong
+  bool finished;
+};
+
+PyTypeObject driver_type = py::static_type("narwhal._core.AsgiAppCoroutine", sizeof(DriverObject));
+
+void driver_dealloc(PyObject* self) {
+  auto* driver = reinterpret_cast<DriverObject*>(self);
+  Py_CLEAR(driver->inner);
+  Py_CLEAR(driver->channel);
+  Py_TYPE(self)->tp_free(self);
+}
+
+// The app's coroutine is over (the current error, if `raised`): the endpoint takes it.
+void driver_finish(DriverObject* driver, bool raised) {
+  driver->finished = true;
+  Endpoint* endpoint = driver->channel->endpoint;
+  if (endpoint) {
+    endpoint->app_ended(raised);
+  } else if (raised) {
+    PyErr_Clear();
+  }
+}
+
+PySendResult driver_am_send(PyObject* self, PyObject* arg, PyObject** result) {
+  auto* driver = reinterpret_cast<DriverObject*>(self);
+  if (driver->finished) {
+    *result = Py_NewRef(Py_None);
+    return PYGEN_RETURN;
+  }
+  PySendResult status = PyIter_Send(driver->inner, arg, result);
+  if (status == PYGEN_NEXT) return status;
+  if (status == PYGEN_RETURN) Py_CLEAR(*result);
+  driver_finish(driver, status == PYGEN_ERROR);
+  *result = Py_NewRef(Py_None);
+  return PYGEN_RETURN;  // the task ends normally: what went wrong is logged, not left in it
+}
+
+PyObject* driver_send(PyObject* self, PyObject* arg) {
+  PyObject* result = nullptr;
+  if (driver_am_send(self, arg, &result) == PYGEN_NEXT) return result;
+  Py_DECREF(result);
+  PyErr_SetNone(PyExc_StopIteration);
+  return nullptr;
+}
+
+PyObject* driver_next(PyObject* self) {
+  PyObject* result = nullptr;
+  if (driver_am_send(self, Py_None, &result) == PYGEN_NEXT) return result;
+  Py_DECREF(result);
+  return nullptr;
+}
+
+// Task.cancel() and friends: thrown into the app's coroutine.
+PyObject* driver_throw(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  auto* driver = reinterpret_cast<DriverObject*>(self);
+  if (driver->finished) {
+    PyErr_SetNone(PyExc_StopIteration);
+    return nullptr;
+  }
+  py::Ref method = py::Ref::steal(PyObject_GetAttrString(driver->inner, "throw"));
+  PyObject* yielded = method ? PyObject_Vectorcall(method.get(), args, static_cast<size_t>(nargs), nullptr) : nullptr;
+  if (yielded) return yielded;
+  if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+    PyErr_Clear();
+    driver_finish(driver, false);
+  } else {
+    driver_finish(driver, true);
+  }
+  PyErr_SetNone(PyExc_StopIteration);
+  return nullptr;
+}
+
+PyObject* driver_close(PyObject* self, PyObject*) {
+  auto* driver = reinterpret_cast<DriverObject*>(self);
+  driver->finished = true;
+  return PyObject_CallMethod(driver->inner, "close", nullptr);
+}
+
+PyMethodDef driver_methods[] = {
+    {"send", driver_send, METH_O, "Resumes the app's coroutine."},
+    {"throw", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(driver_throw)), METH_FASTCALL,
+     "Throws into the app's coroutine."},
+    {"close", driver_close, METH_NOARGS, "Closes the app's coroutine."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyAsyncMethods driver_async = {step_await, nullptr, nullptr, driver_am_send};
 
 bool ready_types() {
   static bool ready = false;
@@ -192,7 +279,18 @@ bool ready_types() {
   step_type.tp_iter = PyObject_SelfIter;
   step_type.tp_iternext = step_next;
   step_type.tp_methods = step_methods;
-  if (PyType_Ready(&channel_type) < 0 || PyType_Ready(&step_type) < 0) return false;
+  driver_type.tp_dealloc = driver_dealloc;
+  driver_type.tp_doc = "An ASGI application's coroutine as its task runs it (internal).";
+  driver_type.tp_as_async = &driver_async;
+  driver_type.tp_iter = PyObject_SelfIter;
+  driver_type.tp_iternext = driver_next;
+  driver_type.tp_methods = driver_methods;
+  if (PyType_Ready(&channel_type) < 0 || PyType_Ready(&step_type) < 0 || PyType_Ready(&driver_type) < 0) return false;
+  // asyncio.Task takes coroutines: collections.abc.Coroutine.register(AsgiAppCoroutine).
+  py::Ref abc = py::Ref::steal(PyImport_ImportModule("collections.abc"));
+  py::Ref coroutine = abc ? py::Ref::steal(PyObject_GetAttrString(abc.get(), "Coroutine")) : py::Ref();
+  py::Ref registered = coroutine ? py::Ref::steal(PyObject_CallMethod(coroutine.get(), "register", "O", &driver_type)) : py::Ref();
+  if (!registered) return false;
   ready = true;
   return true;
 }
@@ -222,8 +320,7 @@ bool make_channel(Endpoint* endpoint, PyObject* loop, Channel* out) {
   out->object = py::Ref::steal(reinterpret_cast<PyObject*>(channel));
   out->receive = py::Ref::steal(PyCFunction_New(&receive_def, out->object.get()));
   out->send = py::Ref::steal(PyCFunction_New(&send_def, out->object.get()));
-  out->done = py::Ref::steal(PyCFunction_New(&done_def, out->object.get()));
-  return out->receive && out->send && out->done;
+  return out->receive && out->send;
 }
 
 void detach_with(Channel& channel, PyObject* gone) {
@@ -249,8 +346,19 @@ bool register_types(PyObject* module) {
   return true;
 }
 
+py::Ref wrap_app_coroutine(PyObject* app_coroutine, const Channel& channel) {
+  if (!ready_types()) return py::Ref();
+  auto* driver = PyObject_New(DriverObject, &driver_type);
+  if (!driver) return py::Ref();
+  driver->inner = Py_NewRef(app_coroutine);
+  driver->channel = reinterpret_cast<ChannelObject*>(Py_NewRef(channel.object.get()));
+  driver->finished = false;
+  return py::Ref::steal(reinterpret_cast<PyObject*>(driver));
+}
+
 const Names& names() {
   static Names* table = [] {
+    py::ErrorSaver pending;  // first use may come with an exception in flight (app_ended)
     auto* n = new Names;
     n->type = intern("type");
     n->body = intern("body");
@@ -283,6 +391,9 @@ const Names& names() {
     n->cancelled = intern("cancelled");
     n->exception = intern("exception");
     n->future_blocking = intern("_asyncio_future_blocking");
+    py::Ref exceptions = py::Ref::steal(PyImport_ImportModule("asyncio.exceptions"));
+    n->cancelled_error = exceptions ? PyObject_GetAttrString(exceptions.get(), "CancelledError") : nullptr;
+    PyErr_Clear();
     n->empty_bytes = PyBytes_FromStringAndSize("", 0);
     return n;
   }();

@@ -21,8 +21,9 @@ class Endpoint {
   // waiter is resolved once it drained (then send_drained() is asked again).
   virtual Step send(PyObject* message) = 0;
   virtual Step send_drained() = 0;
-  // The app's task ended (result or exception in `task`).
-  virtual void task_done(PyObject* task) = 0;
+  // The app's coroutine ended: returned, or raised (the exception is the current Python error;
+  // the endpoint logs it and clears it).
+  virtual void app_ended(bool raised) = 0;
 
   // The Futures awaited now (null: none).
   py::Ref receive_waiter;
@@ -31,18 +32,22 @@ class Endpoint {
   static void wake(py::Ref& waiter);
 };
 
-// The objects the app's call gets: receive, send, and the task's done callback. Each keeps a
-// channel that points at `endpoint` until detach(): after that receive() says the client is
-// gone and send() raises (an app that keeps them past its request reaches nothing).
+// The objects the app's call gets: receive and send. Each keeps a channel that points at
+// `endpoint` until detach(): after that receive() says the client is gone and send() raises (an
+// app that keeps them past its request reaches nothing).
 struct Channel {
   py::Ref object;  // the channel (owns nothing of the endpoint)
   py::Ref receive;
   py::Ref send;
-  py::Ref done;
 };
 bool make_channel(Endpoint* endpoint, PyObject* loop, Channel* channel);  // false: Python error
 // `gone`: what receive() returns from then on (null: {"type": "http.disconnect"}).
 void detach(Channel& channel, PyObject* gone = nullptr);
+
+// The coroutine the app's task runs: `app_coroutine` wrapped so that its end reaches the
+// endpoint within the task's last step (Endpoint::app_ended) — no done callback, no extra loop
+// iteration — and its exception is logged there rather than left in the task.
+py::Ref wrap_app_coroutine(PyObject* app_coroutine, const Channel& channel);
 
 // Adds the types to the extension module (at import).
 bool register_types(PyObject* module);
@@ -79,6 +84,7 @@ struct Names {
   PyObject* done;
   PyObject* cancelled;
   PyObject* exception;
+  PyObject* cancelled_error;  // asyncio.CancelledError
   PyObject* future_blocking;  // _asyncio_future_blocking
   PyObject* empty_bytes;
 };

@@ -246,27 +246,18 @@ Endpoint::Step HttpExchange::send_drained() {
 // ---------------------------------------------------------------------------------------------
 // the end of the task
 
-void HttpExchange::task_done(PyObject* task) {
-  py::Ref cancelled = py::Ref::steal(PyObject_CallMethodNoArgs(task, names().cancelled));
-  if (cancelled && cancelled.get() == Py_True) {
-    log::logger().debug("ASGI request task cancelled");
+void HttpExchange::app_ended(bool raised) {
+  if (raised) {
     app_failed_ = true;
-  } else if (cancelled) {
-    py::Ref exception = py::Ref::steal(PyObject_CallMethodNoArgs(task, names().exception));
-    if (exception && exception.get() != Py_None) {
-      app_failed_ = true;
-      PyObject* traceback = PyException_GetTraceback(exception.get());
-      PyObject* type = Py_NewRef(reinterpret_cast<PyObject*>(Py_TYPE(exception.get())));
-      PyErr_Restore(type, exception.release(), traceback);
+    if (names().cancelled_error && PyErr_ExceptionMatches(names().cancelled_error)) {
+      PyErr_Clear();
+      log::logger().debug("ASGI request task cancelled");
+    } else {
       log::logger().error("Exception in ASGI application\n" + py::format_exception());
-    } else if (!exception) {
-      log::logger().error("Can't read the result of an ASGI task\n" + py::format_exception());
-    } else if (response_ != Response::Complete) {
-      log::logger().error(response_ == Response::None ? "ASGI callable returned without starting response."
-                                                      : "ASGI callable returned without completing response.");
     }
-  } else {
-    PyErr_Clear();
+  } else if (response_ != Response::Complete) {
+    log::logger().error(response_ == Response::None ? "ASGI callable returned without starting response."
+                                                    : "ASGI callable returned without completing response.");
   }
   stream_.request_finished();
 }

@@ -52,7 +52,7 @@ class HttpExchange final : public Endpoint {
   Step receive(py::Ref* message) override;
   Step send(PyObject* message) override;
   Step send_drained() override;
-  void task_done(PyObject* task) override;
+  void app_ended(bool raised) override;
 
   // ---- for the worker ----
   void body_ready() { wake(receive_waiter); }          // body bytes or the end of the body arrived

@@ -284,24 +284,16 @@ void WebSocketExchange::ping() {
 // ---------------------------------------------------------------------------------------------
 // the end of the task
 
-void WebSocketExchange::task_done(PyObject* task) {
-  py::Ref cancelled = py::Ref::steal(PyObject_CallMethodNoArgs(task, names().cancelled));
+void WebSocketExchange::app_ended(bool raised) {
   bool failed = false;
-  if (cancelled && cancelled.get() == Py_True) {
-    log::logger().debug("ASGI WebSocket task cancelled");
-  } else if (cancelled) {
-    py::Ref exception = py::Ref::steal(PyObject_CallMethodNoArgs(task, names().exception));
-    if (exception && exception.get() != Py_None) {
-      failed = true;
-      PyObject* traceback = PyException_GetTraceback(exception.get());
-      PyObject* type = Py_NewRef(reinterpret_cast<PyObject*>(Py_TYPE(exception.get())));
-      PyErr_Restore(type, exception.release(), traceback);
-      log::logger().error("Exception in ASGI application\n" + py::format_exception());
-    } else if (!exception) {
+  if (raised) {
+    if (names().cancelled_error && PyErr_ExceptionMatches(names().cancelled_error)) {
       PyErr_Clear();
+      log::logger().debug("ASGI WebSocket task cancelled");
+    } else {
+      failed = true;
+      log::logger().error("Exception in ASGI application\n" + py::format_exception());
     }
-  } else {
-    PyErr_Clear();
   }
   // An open WebSocket the app left: closed for it (1011 after an exception, RFC 6455 §7.4.1).
   if (state_ == State::Open && !app_closed_ && !stream_.client_gone() && session_ && !session_->close_sent()) {

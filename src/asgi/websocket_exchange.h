@@ -24,7 +24,7 @@ class WebSocketExchange final : public Endpoint {
   Step receive(py::Ref* message) override;
   Step send(PyObject* message) override;
   Step send_drained() override;
-  void task_done(PyObject* task) override;
+  void app_ended(bool raised) override;
 
   // ---- for the worker ----
   void input(std::string& bytes);  // bytes from the socket (consumed); wakes receive()

@@ -233,11 +233,9 @@ bool AsgiConnection::start(const http::RequestHead& head) {
     coroutine = py::Ref::steal(PyObject_CallFunctionObjArgs(policy_.engine().app().callable.get(), scope.get(),
                                                             channel_.receive.get(), channel_.send.get(), nullptr));
   }
-  if (coroutine) {
-    task_ = py::Ref::steal(PyObject_CallOneArg(policy_.create_task(), coroutine.get()));
-  }
-  py::Ref added;
-  if (task_) added = py::Ref::steal(PyObject_CallMethodOneArg(task_.get(), asgi::names().add_done_callback, channel_.done.get()));
+  py::Ref wrapped = coroutine ? asgi::wrap_app_coroutine(coroutine.get(), channel_) : py::Ref();
+  if (wrapped) task_ = py::Ref::steal(PyObject_CallOneArg(policy_.create_task(), wrapped.get()));
+  const bool added = static_cast<bool>(task_);
   if (!added) {
     // The app could not even be called (not an ASGI 3 callable, or it raised at once).
     log::logger().error("Exception in ASGI application\n" + py::format_exception());
