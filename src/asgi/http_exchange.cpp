@@ -2,26 +2,11 @@
 
 #include <cstdio>
 
+#include "asgi/message.h"
 #include "log/logger.h"
 
 namespace narwhal::asgi {
 namespace {
-
-// message[key]: borrowed, null (no error) when absent.
-PyObject* field_of(PyObject* message, PyObject* key) {
-  if (PyDict_CheckExact(message)) return PyDict_GetItemWithError(message, key);
-  PyObject* value = PyObject_GetItem(message, key);
-  if (!value) {
-    if (PyErr_ExceptionMatches(PyExc_KeyError)) PyErr_Clear();
-    return nullptr;
-  }
-  Py_DECREF(value);  // the mapping keeps it (borrowed, as from a dict)
-  return value;
-}
-
-bool same_text(PyObject* value, PyObject* interned) {
-  return value == interned || (value && PyUnicode_Check(value) && PyUnicode_Compare(value, interned) == 0);
-}
 
 // A bytes-like view (bytes, bytearray, memoryview); false with TypeError for anything else.
 class BytesView {

@@ -1,25 +1,11 @@
 #include "asgi/websocket_exchange.h"
 
 #include "http/response.h"
+#include "asgi/message.h"
 #include "log/logger.h"
 
 namespace narwhal::asgi {
 namespace {
-
-PyObject* field_of(PyObject* message, PyObject* key) {
-  if (PyDict_CheckExact(message)) return PyDict_GetItemWithError(message, key);
-  PyObject* value = PyObject_GetItem(message, key);
-  if (!value) {
-    if (PyErr_ExceptionMatches(PyExc_KeyError)) PyErr_Clear();
-    return nullptr;
-  }
-  Py_DECREF(value);
-  return value;
-}
-
-bool same_text(PyObject* value, PyObject* interned) {
-  return value == interned || (value && PyUnicode_Check(value) && PyUnicode_Compare(value, interned) == 0);
-}
 
 // An optional str field as UTF-8; false with a Python error for a non-str.
 bool text_field(PyObject* message, PyObject* key, std::string* out, bool* present) {

@@ -349,3 +349,12 @@ def app_calls(server):
         resp = conn.read_response()
     assert resp.status == 200, resp
     return int(resp.body)
+
+
+def worker_rss_kib(server):
+    """The resident memory of a server's workers (the master's children), in KiB."""
+    total = 0
+    for pid in os.popen("pgrep -P %d" % server.pid).read().split():
+        with open("/proc/%s/status" % pid) as f:
+            total += int(next(line for line in f if line.startswith("VmRSS")).split()[1])
+    return total

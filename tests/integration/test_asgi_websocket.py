@@ -15,6 +15,8 @@ import time
 import pytest
 import websockets
 
+from harness import worker_rss_kib
+
 ASGI = ("-k", "asgi", "-w", "1")
 KEY = base64.b64encode(b"0123456789abcdef").decode()
 
@@ -266,14 +268,6 @@ def test_flood_to_a_slow_reader_is_flow_controlled(ws_server):
     assert run(go()) == "20000"
     assert worker_rss_kib(ws_server) - rss_before < 15 * 1024
 
-
-def worker_rss_kib(server):
-    pids = [int(p) for p in os.popen("pgrep -P %d" % server.pid).read().split()]
-    total = 0
-    for pid in pids:
-        with open("/proc/%d/status" % pid) as f:
-            total += int(next(line for line in f if line.startswith("VmRSS")).split()[1])
-    return total
 
 
 # --------------------------------------------------------------------------- scale and lifecycle
