@@ -233,7 +233,7 @@ def access_field(line, key):
 
 def test_queue_time_rises_when_the_only_worker_is_busy(metrics_server, tmp_path):
     log = tmp_path / "access.log"
-    srv = metrics_server("--access-logfile", str(log), "--access-log-format", QUEUE_FORMAT)
+    srv = metrics_server("--access-logfile", str(log), "--access-logformat", QUEUE_FORMAT)
     before = scrape(srv.metrics_port)
     slow = RawConnection("127.0.0.1", srv.port, timeout=15)
     slow.send(b"GET /sleep?s=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -263,7 +263,7 @@ def test_queue_time_rises_when_the_only_worker_is_busy(metrics_server, tmp_path)
 @pytest.mark.parametrize("trusted", [True, False])
 def test_x_request_start_from_a_trusted_proxy_shifts_the_queue_time(metrics_server, tmp_path, trusted):
     log = tmp_path / "access.log"
-    args = ["--access-logfile", str(log), "--access-log-format", QUEUE_FORMAT]
+    args = ["--access-logfile", str(log), "--access-logformat", QUEUE_FORMAT]
     if not trusted:
         args += ["--forwarded-allow-ips", "10.9.9.9"]  # 127.0.0.1 is trusted by default
     srv = metrics_server(*args)
@@ -287,7 +287,7 @@ def test_x_request_start_from_a_trusted_proxy_shifts_the_queue_time(metrics_serv
 
 def test_asgi_counts_and_queue_time(metrics_server, tmp_path):
     log = tmp_path / "access.log"
-    srv = metrics_server("-k", "asgi", "--access-logfile", str(log), "--access-log-format", QUEUE_FORMAT,
+    srv = metrics_server("-k", "asgi", "--access-logfile", str(log), "--access-logformat", QUEUE_FORMAT,
                          app="asgi_basic:app")
     before = scrape(srv.metrics_port)
     assert srv.get("/sleep?0").status_code == 200
