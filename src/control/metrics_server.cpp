@@ -78,7 +78,8 @@ bool MetricsServer::open(std::string* error) {
   listen.reuse_port = true;
   listen.bind_attempts = 1;
   if (!net::open_listeners({options_.bind}, listen, &listeners_, error)) return false;
-  if (log_.info) log_.info("Metrics listening at: " + address() + "/metrics");
+  const bool unix_socket = listeners_.front().family == AF_UNIX;
+  if (log_.info) log_.info("Metrics listening at: " + address() + (unix_socket ? "" : "/metrics"));
   return true;
 }
 
@@ -147,19 +148,25 @@ void MetricsServer::accept_clients(int64_t now_ms) {
 
 void MetricsServer::read_request(Client& client, int64_t now_ms) {
   char buffer[kReadChunk];
+  bool eof = false;
   for (;;) {
     const ssize_t n = ::recv(client.fd.get(), buffer, sizeof buffer, MSG_DONTWAIT);
     if (n > 0) {
       client.input.append(buffer, static_cast<size_t>(n));
-      if (client.input.size() > options_.max_request_bytes || static_cast<size_t>(n) < sizeof buffer) break;
+      if (client.input.size() > options_.max_request_bytes) break;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    return close_client(client);  // EOF before a whole request, or an error: nothing to answer
+    if (n < 0) return close_client(client);  // an error: the client is gone
+    eof = true;  // a client that shut its sending side after its request (nc -N) still gets the answer
+    break;
   }
   std::optional<std::string> answer = answer_metrics_request(client.input, options_.max_request_bytes, render_);
-  if (!answer) return;  // the rest of the head may still come (until the deadline)
+  if (!answer) {
+    if (eof) close_client(client);  // a head that will never be completed
+    return;                         // the rest of the head may still come (until the deadline)
+  }
   client.input.clear();
   client.input.shrink_to_fit();
   client.output = std::move(*answer);
