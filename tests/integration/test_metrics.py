@@ -106,7 +106,7 @@ def scrape_text(port, path="/metrics"):
 
 def scrape(port):
     response = scrape_text(port)
-    assert response.status_code == 200
+    assert response.status_code == 200, (response.status_code, response.text[:200])
     assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     return Metrics(parse_exposition(response.text))
 
@@ -118,8 +118,13 @@ def requests_total(metrics, status, method):
 @pytest.fixture
 def metrics_server(server_factory):
     def start(*args, workers=1, app="wsgi_basic:app"):
-        port = free_port()
-        srv = server_factory("-w", str(workers), "--metrics-bind", "127.0.0.1:%d" % port, *args, app)
+        # Two ports from free_port() may be the same one (it is released at once): then the
+        # metrics port could not be bound and /metrics would reach the app.
+        http_port, port = free_port(), free_port()
+        while port == http_port:
+            port = free_port()
+        srv = server_factory("-w", str(workers), "--metrics-bind", "127.0.0.1:%d" % port, *args, app,
+                             port=http_port)
         srv.metrics_port = port
         wait_until(lambda: port_accepts(port), 5, message="the metrics port")
         wait_until(lambda: len(children_of(srv.pid)) == workers, 10, message="the workers")
