@@ -20,10 +20,12 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -121,6 +123,51 @@ def cmd_nginx(app, port, ctx):
     return ["nginx", "-p", work, "-c", os.path.join(work, "nginx.conf"), "-g", "daemon off;"]
 
 
+# The cost of observability (workload observability-cost): statsd to a UDP port nobody reads (the
+# suite holds it open, so datagrams are queued then dropped, never refused), and the Prometheus
+# endpoint, scraped every second while wrk runs.
+def statsd_sink_port(ctx):
+    if "statsd_sink" not in ctx:
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind(("127.0.0.1", 0))
+        ctx["statsd_sink"] = sink
+    return ctx["statsd_sink"].getsockname()[1]
+
+
+def cmd_narwhal_metrics(app, port, ctx, extra=()):
+    with socket.socket() as probe:  # a free port for /metrics, remembered for the scraper
+        probe.bind(("127.0.0.1", 0))
+        ctx["metrics_port"] = probe.getsockname()[1]
+    return cmd_narwhal(app, port, ctx, 1, ["--metrics-bind", f"127.0.0.1:{ctx['metrics_port']}", *extra])
+
+
+class Scraper:
+    """GET /metrics every `interval` seconds in a thread (a Prometheus server's part)."""
+
+    def __init__(self, ctx, interval=1.0):
+        self.ctx, self.interval, self.stop_event, self.scrapes = ctx, interval, threading.Event(), 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop_event.wait(self.interval):
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.ctx["metrics_port"], timeout=5)
+                connection.request("GET", "/metrics")
+                if connection.getresponse().read().startswith(b"# HELP"):
+                    self.scrapes += 1
+                connection.close()
+            except (OSError, KeyError, http.client.HTTPException):
+                pass
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        self.thread.join(10)
+
+
 SERVERS = {
     "narwhal": cmd_narwhal,
     "narwhal-before": lambda a, p, c, extra=(): cmd_narwhal(a, p, c, 1, extra, binary=NARWHAL_BEFORE),
@@ -133,6 +180,9 @@ SERVERS = {
     "waitress": cmd_waitress,
     "uvicorn": cmd_uvicorn,
     "narwhal-asgi": lambda a, p, c, extra=(): cmd_narwhal({"hello": "hello_asgi"}.get(a, a), p, c, 1, ASGI + list(extra)),
+    "narwhal-statsd": lambda a, p, c, extra=(): cmd_narwhal(a, p, c, 1, ["--statsd-host", f"127.0.0.1:{statsd_sink_port(c)}",
+                                                                         *extra]),
+    "narwhal-metrics": cmd_narwhal_metrics,
     "nginx": cmd_nginx,
 }
 
@@ -140,7 +190,7 @@ SERVERS = {
 def server_missing(name):
     if name == "narwhal-before" and not NARWHAL_BEFORE:
         return "NARWHAL_BEFORE (or --narwhal-before) not set"
-    exe = {"narwhal": NARWHAL, "narwhal-gthread": NARWHAL, "narwhal-before": NARWHAL_BEFORE, "gunicorn-sync": GUNICORN, "gunicorn-gthread": GUNICORN,
+    exe = {"narwhal": NARWHAL, "narwhal-gthread": NARWHAL, "narwhal-statsd": NARWHAL, "narwhal-metrics": NARWHAL, "narwhal-before": NARWHAL_BEFORE, "gunicorn-sync": GUNICORN, "gunicorn-gthread": GUNICORN,
            "narwhal-gevent": NARWHAL, "gunicorn-gevent": GUNICORN,
            "uwsgi": "uwsgi", "waitress": "waitress-serve", "nginx": "nginx"}.get(name)
     if exe and not shutil.which(exe):
@@ -652,6 +702,22 @@ def workload_asgi(ctx, workload, app, path="/", loader=None):
             for name in servers_for(ctx, ["narwhal-asgi", "uvicorn"])]
 
 
+def workload_observability(ctx):
+    """hello keep-alive with statsd on, with the Prometheus endpoint on (and scraped every second),
+    beside plain narwhal: the price of each (issue 15: < 5% req/s)."""
+    rows = []
+    for name in servers_for(ctx, ["narwhal", "narwhal-statsd", "narwhal-metrics"]):
+        if name != "narwhal-metrics":
+            rows.append(measure(ctx, "observability-cost", name, app_argv(name, "hello")))
+            continue
+        with Scraper(ctx) as scraper:
+            row = measure(ctx, "observability-cost", name, app_argv(name, "hello"))
+        row["scrapes"] = scraper.scrapes
+        log(f"   /metrics scraped {scraper.scrapes} times")
+        rows.append(row)
+    return rows
+
+
 WORKLOADS = {
     "hello-keepalive": lambda ctx: workload_hello(ctx, close=False),
     "hello-close": lambda ctx: workload_hello(ctx, close=True),
@@ -666,6 +732,7 @@ WORKLOADS = {
     "asgi-hello": lambda ctx: workload_asgi(ctx, "asgi-hello", "hello"),
     "asgi-fastapi-json": lambda ctx: workload_asgi(ctx, "asgi-fastapi-json", "fastapi_app", "/json"),
     "asgi-ws-echo": lambda ctx: workload_asgi(ctx, "asgi-ws-echo", "ws_echo_asgi", "/ws", run_ws_echo),
+    "observability-cost": workload_observability,
 }
 
 
@@ -778,6 +845,14 @@ def targets(results):
             out.append((f"sync {workload}: narwhal vs narwhal-before (A/B, shown, not judged)",
                         f"{n['rps'] / b['rps'] - 1:+.1%} req/s ({n['rps']:,.0f} vs {b['rps']:,.0f}); CPU/req "
                         f"{n['server_us']:.1f} vs {b['server_us']:.1f} µs", "info"))
+    plain = find(results, "observability-cost", "narwhal")
+    for variant, what in (("narwhal-statsd", "statsd"), ("narwhal-metrics", "Prometheus /metrics (scraped every second)")):
+        measured = find(results, "observability-cost", variant)
+        if plain and measured:
+            change = measured["rps"] / plain["rps"] - 1
+            check(f"{what} costs <5% req/s on hello keep-alive", change > -0.05,
+                  f"{change:+.1%} req/s ({measured['rps']:,.0f} vs {plain['rps']:,.0f}); CPU/req {measured['server_us']:.1f} "
+                  f"vs {plain['server_us']:.1f} µs")
     one, two = find(results, "scaling", "narwhal -w 1"), None
     for workload in ("scale-heavy", "scale-flask", "scale-hello"):
         w1 = next((r for r in results.get("scaling", []) if r["workload"] == workload and "-w 1" in r["server"] and "rps" in r), None)

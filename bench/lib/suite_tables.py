@@ -25,14 +25,16 @@ TITLES = {
     "asgi-hello": "ASGI hello (`apps/hello_asgi.py`): narwhal -k asgi vs uvicorn --loop uvloop --http httptools, one worker, keep-alive",
     "asgi-fastapi-json": "FastAPI `/json` (`apps/fastapi_app.py`): narwhal -k asgi vs uvicorn, one worker, keep-alive",
     "asgi-ws-echo": "WebSocket echo, 50 connections, 32-byte text messages (`apps/ws_echo_asgi.py`, bench/tools/ws_echo_load.cpp): messages/s in the req/s column",
+    "observability-cost": "Hello world, keep-alive: plain, with statsd (to a UDP port nobody reads), with Prometheus /metrics (scraped every second)",
 }
 IDLE_TITLE = "{n} idle keep-alive connections + 50 active wrk clients (hello, 1 worker)"
 SCALE_NAMES = {"scale-heavy": "Flask + Jinja page /report", "scale-hello": "hello world", "scale-flask": "Flask /json"}
 SCALE_BASELINE = "narwhal -w 1 (core 0; wrk -t1 core 1)"
 
 # The "× …" column compares with the first of these the workload ran (gevent-only rows with
-# gunicorn's gevent worker; an A/B run of two builds with the older one).
-BASELINES = ("gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent", "uvicorn", "narwhal-before")
+# gunicorn's gevent worker; an A/B run of two builds with the older one; observability-cost with
+# plain narwhal).
+BASELINES = ("gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent", "uvicorn", "narwhal-before", "narwhal")
 
 ROWS_HEADER = ("| server | req/s (median) | runs | × {baseline} | p50 ms | p99 ms | server µs/req | "
                "server busy | wrk µs/req | wrk busy | server core / client core busy (softirq) | other load | "

@@ -109,6 +109,7 @@ bool Arbiter::start() {
   info("Using worker: " + options_.worker_class);
   started_ms_ = workers::heartbeat_now_ms();
   open_control();
+  open_metrics();
   set_proc_title("master [" + proc_name_ + "]");
   return true;
 }
@@ -169,18 +170,26 @@ void Arbiter::manage_workers() {
     if (callbacks_.metric) callbacks_.metric("gunicorn.workers", static_cast<long long>(count), false);
   }
   if (options_.backlog_metric && callbacks_.metric) {
-    // gunicorn 24's enable_backlog_metric: connections waiting in the listen queues (TCP_INFO's
-    // tcpi_unacked of a listening socket is its accept queue length on Linux).
-    long long backlog = 0;
-    for (const net::Listener& listener : listeners_) {
-      if (listener.family == AF_UNIX) continue;
-      tcp_info info{};
-      socklen_t size = sizeof info;
-      if (::getsockopt(listener.fd.get(), IPPROTO_TCP, TCP_INFO, &info, &size) == 0) backlog += info.tcpi_unacked;
-    }
+    // gunicorn 24's enable_backlog_metric (statsd), also narwhal_listen_backlog.
+    const long long backlog = listen_backlog().value_or(0);
     debug("socket backlog: " + std::to_string(backlog));
     callbacks_.metric("gunicorn.backlog", backlog, true);
   }
+}
+
+// Connections waiting in the TCP listen queues: TCP_INFO's tcpi_unacked of a listening socket
+// is its accept queue length on Linux. None without a TCP listener.
+std::optional<int64_t> Arbiter::listen_backlog() const {
+  std::optional<int64_t> backlog;
+  for (const net::Listener& listener : listeners_) {
+    if (listener.family == AF_UNIX || !listener.fd) continue;
+    tcp_info info{};
+    socklen_t size = sizeof info;
+    if (::getsockopt(listener.fd.get(), IPPROTO_TCP, TCP_INFO, &info, &size) == 0) {
+      backlog = backlog.value_or(0) + info.tcpi_unacked;
+    }
+  }
+  return backlog;
 }
 
 void Arbiter::set_num_workers(int count) {
@@ -236,6 +245,7 @@ void Arbiter::spawn_worker() {
 void Arbiter::run_child(int age, std::atomic<int64_t>* heartbeat, workers::Scoreboard* scoreboard) {
   signals_.reset_in_child();
   if (control_) control_->close_in_child();
+  if (metrics_) metrics_->close_in_child();
   if (callbacks_.after_fork_child) callbacks_.after_fork_child();
   WorkerContext context;
   context.age = age;
@@ -275,6 +285,7 @@ void Arbiter::reap_workers() {
     const auto it = workers_.find(pid);
     report_exit(pid, status, it == workers_.end() ? 0 : it->second.stop_signal);
     if (it == workers_.end()) continue;
+    count_restart(it->second, status);
     const int age = it->second.age;
     forget_worker(it);
     if (callbacks_.child_exit) callbacks_.child_exit(pid, age);
@@ -305,6 +316,24 @@ void Arbiter::report_exit(pid_t pid, int status, int stop_signal) {
     }
     if (signal_number == SIGKILL) message += " Perhaps out of memory?";
     error(message);
+  }
+}
+
+// Why a reaped worker went, for narwhal_worker_restarts_total: killed by the timeout watchdog
+// (it was sent SIGABRT), left by itself after max_requests (it said so on its scoreboard), or a
+// crash: a signal or a non-zero status the master did not ask for. Exits the master asked for
+// (TERM/QUIT/INT to retire it, the stop) and --reload's clean exits count as none.
+void Arbiter::count_restart(const Worker& worker, int status) {
+  if (stopping_ || halt_) return;
+  if (worker.aborted_at_ms >= 0) {
+    ++restarts_.timeout;
+  } else if (worker.scoreboard && worker.scoreboard->retiring.load(std::memory_order_relaxed) != 0) {
+    ++restarts_.max_requests;
+  } else if (WIFSIGNALED(status) && WTERMSIG(status) != worker.stop_signal &&
+             !(WTERMSIG(status) == SIGKILL && worker.stop_signal != 0)) {  // not draining too long
+    ++restarts_.crash;
+  } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0 && worker.stop_signal == 0) {
+    ++restarts_.crash;
   }
 }
 
@@ -370,6 +399,7 @@ void Arbiter::stop(bool graceful) {
   if (!stopping_ && reexec_pid_ == 0) notify_systemd("STOPPING=1\nSTATUS=Stopping");
   stopping_ = true;
   close_control();  // its last replies (to `shutdown`) are flushed first
+  close_metrics();
   const bool unlink = options_.unlink_unix_sockets && reexec_pid_ == 0 && master_pid_ == 0;
   net::close_listeners(listeners_, unlink);
   const int64_t deadline = workers::heartbeat_now_ms() + to_ms(options_.graceful_timeout);

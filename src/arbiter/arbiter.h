@@ -43,6 +43,9 @@ struct ArbiterOptions {
   // The control socket (docs/control.md); empty = none (control_socket_disable).
   std::string control_socket;
   unsigned control_socket_mode = 0600;
+  // The Prometheus endpoint (docs/metrics.md): HOST:PORT the master serves /metrics on; empty =
+  // none.
+  std::string metrics_bind;
 };
 
 struct Callbacks {

@@ -1,7 +1,8 @@
 // The arbiter as the control socket sees it (control::Master): its workers, listeners and
 // statistics, and the few things a command may make it do — each through the path a signal
 // takes (TTIN/TTOU -> set_num_workers + manage_workers, HUP/USR1/TERM/INT -> the signal queue).
-// Also the loop's sleep, which watches the control socket beside the signal pipe.
+// Also the loop's sleep, which watches the control socket and the metrics endpoint beside the
+// signal pipe.
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -9,20 +10,29 @@
 #include <algorithm>
 
 #include "arbiter/master.h"
+#include "control/metrics_text.h"
 
 namespace narwhal::arbiter {
 
 void Arbiter::sleep(int timeout_ms) {
-  if (!control_) return signals_.sleep(timeout_ms);
+  if (!control_ && !metrics_) return signals_.sleep(timeout_ms);
   std::vector<pollfd> fds;
   fds.push_back({signals_.fd(), POLLIN, 0});
-  control_->add_poll_fds(&fds);
-  const int ready = ::poll(fds.data(), fds.size(), control_->timeout_ms(timeout_ms));
+  if (control_) control_->add_poll_fds(&fds);
+  const size_t control_count = fds.size() - 1;
+  if (metrics_) metrics_->add_poll_fds(&fds);
+  const int ready = ::poll(fds.data(), fds.size(), control_ ? control_->timeout_ms(timeout_ms) : timeout_ms);
   // A signal (EINTR or the pipe) is seen first, as SignalQueue::sleep does.
   signals_.drain();
   const int64_t now = workers::heartbeat_now_ms();
-  if (ready > 0) control_->handle(fds.data() + 1, fds.size() - 1, now);
-  control_->tick(now);
+  if (control_) {
+    if (ready > 0) control_->handle(fds.data() + 1, control_count, now);
+    control_->tick(now);
+  }
+  if (metrics_) {
+    if (ready > 0) metrics_->handle(fds.data() + 1 + control_count, fds.size() - 1 - control_count, now);
+    metrics_->tick(now);
+  }
 }
 
 void Arbiter::open_control() {
@@ -44,6 +54,29 @@ void Arbiter::close_control() {
   if (!control_) return;
   control_->close();
   control_.reset();
+}
+
+void Arbiter::open_metrics() {
+  if (options_.metrics_bind.empty()) return;
+  control::MetricsServerOptions server_options;
+  server_options.bind = options_.metrics_bind;
+  control::ServerLog log{callbacks_.log_info, callbacks_.log_error, callbacks_.log_debug};
+  metrics_ = std::make_unique<control::MetricsServer>(
+      std::move(server_options), [this] { return control::render_metrics(control::collect_metrics(*this)); },
+      std::move(log));
+  std::string failure;
+  if (!metrics_->open(&failure)) {
+    // As the control socket: the server runs on without the endpoint.
+    error("Metrics server error: " + failure);
+    metrics_.reset();
+  }
+}
+
+void Arbiter::close_metrics() {
+  if (!metrics_) return;
+  // A unix socket file stays while another master of an upgrade serves it.
+  metrics_->close(reexec_pid_ == 0 && master_pid_ == 0);
+  metrics_.reset();
 }
 
 std::vector<control::WorkerView> Arbiter::workers() const {
@@ -81,6 +114,7 @@ control::MasterStats Arbiter::stats() const {
   stats.workers_killed = workers_killed_;
   stats.reloads = reloads_;
   stats.retired = retired_;
+  stats.restarts = restarts_;
   return stats;
 }
 

@@ -18,6 +18,7 @@
 #include "arbiter/pidfile.h"
 #include "arbiter/signals.h"
 #include "control/commands.h"
+#include "control/metrics_server.h"
 #include "control/server.h"
 #include "workers/heartbeat.h"
 #include "workers/scoreboard.h"
@@ -41,6 +42,7 @@ class Arbiter final : public control::Master {
   void stop_worker(pid_t pid) override;
   void queue_signal(int signal_number) override { signals_.push(signal_number); }
   nlohmann::json config() const override;
+  std::optional<int64_t> listen_backlog() const override;
 
  private:
   struct Worker {
@@ -77,8 +79,11 @@ class Arbiter final : public control::Master {
   void sleep(int timeout_ms);
   void open_control();
   void close_control();
+  void open_metrics();
+  void close_metrics();
   void reap_workers();
   void report_exit(pid_t pid, int status, int stop_signal);
+  void count_restart(const Worker& worker, int status);  // narwhal_worker_restarts_total
   void murder_workers();
   void kill_workers(int signal_number);
   void kill_worker(pid_t pid, int signal_number);
@@ -121,12 +126,14 @@ class Arbiter final : public control::Master {
   workers::HeartbeatTable heartbeats_;
   workers::ScoreboardTable scoreboards_;
   std::unique_ptr<control::Server> control_;
+  std::unique_ptr<control::MetricsServer> metrics_;
   // show stats
   int64_t started_ms_ = 0;
   uint64_t workers_spawned_ = 0;
   uint64_t workers_killed_ = 0;
   uint64_t reloads_ = 0;
   workers::RequestTotals retired_;  // counters of reaped workers
+  control::WorkerRestarts restarts_;
   SignalQueue signals_;
   std::minstd_rand random_;
 };

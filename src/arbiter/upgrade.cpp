@@ -26,11 +26,16 @@ void Arbiter::reload() {
   }
   const bool control_changed = next.control_socket != options_.control_socket ||
                                next.control_socket_mode != options_.control_socket_mode;
+  const bool metrics_changed = next.metrics_bind != options_.metrics_bind;
   options_ = std::move(next);
   ++reloads_;
   if (control_changed) {
     close_control();
     open_control();
+  }
+  if (metrics_changed) {
+    close_metrics();
+    open_metrics();
   }
   set_num_workers(options_.workers);  // + nworkers_changed, as gunicorn's setup()
   proc_name_ = options_.proc_name + (master_pid_ != 0 ? ".2" : "");

@@ -5,9 +5,11 @@
 #include <poll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 
 namespace narwhal::io {
 namespace {
@@ -43,6 +45,35 @@ ssize_t read_some(int fd, void* buffer, size_t size) {
     if (n < 0 && errno == EINTR) continue;
     return result_of(n);
   }
+}
+
+ssize_t read_some_stamped(int fd, void* buffer, size_t size, int64_t* stamp_us) {
+  *stamp_us = 0;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timeval))];
+  iovec iov{buffer, size};
+  for (;;) {
+    msghdr message{};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(fd, &message, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n > 0) {
+      for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_TIMESTAMP) continue;
+        timeval when;
+        std::memcpy(&when, CMSG_DATA(header), sizeof when);
+        *stamp_us = static_cast<int64_t>(when.tv_sec) * 1000000 + when.tv_usec;
+      }
+    }
+    return result_of(n);
+  }
+}
+
+bool enable_receive_stamps(int fd) {
+  const int on = 1;
+  return ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on) == 0;
 }
 
 ssize_t write_some(int fd, const void* data, size_t size) {

@@ -14,6 +14,12 @@ namespace narwhal::io {
 inline constexpr ssize_t kWouldBlock = -1000000;
 
 ssize_t read_some(int fd, void* buffer, size_t size);
+// read_some on a socket with SO_TIMESTAMP on (enable_receive_stamps): *stamp_us gets when the
+// kernel received the data read (CLOCK_REALTIME microseconds; TCP: its last segment), or 0
+// when the kernel attached no time.
+ssize_t read_some_stamped(int fd, void* buffer, size_t size, int64_t* stamp_us);
+// SO_TIMESTAMP on a socket (a listener's accepted sockets inherit it). false: not supported.
+bool enable_receive_stamps(int fd);
 ssize_t write_some(int fd, const void* data, size_t size);
 ssize_t writev_some(int fd, const struct iovec* iov, int count);
 ssize_t sendfile_some(int out_fd, int in_fd, off_t* offset, size_t count);

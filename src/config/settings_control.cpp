@@ -13,6 +13,23 @@ std::optional<Value> default_control_socket() {
   return Value(std::string(home != nullptr ? home : "") + "/.gunicorn/gunicorn.ctl");
 }
 
+// metrics_bind: empty (off), or one TCP or unix address as --bind takes it (no fd://).
+Validator validate_metrics_bind() {
+  return [](const Setting&, const Value& raw, Value& out) -> std::optional<std::string> {
+    const char* form = "HOST:PORT, [IPV6]:PORT or unix:PATH (empty: off)";
+    if (std::holds_alternative<std::monostate>(raw)) {
+      out = std::string();
+      return std::nullopt;
+    }
+    const auto* text = std::get_if<std::string>(&raw);
+    if (!text) return form;
+    std::string address = strip(*text);
+    if (!address.empty() && (check_bind_address(address) || address.rfind("fd://", 0) == 0)) return form;
+    out = address;
+    return std::nullopt;
+  };
+}
+
 }  // namespace
 
 void add_control_settings(std::vector<Setting>& rows) {
@@ -70,6 +87,27 @@ void add_control_settings(std::vector<Setting>& rows) {
       .short_doc = "Disable the control socket.",
       .doc = "The master then creates no control socket; signals still control it "
              "(docs/signals.md).",
+  });
+  rows.push_back({
+      .name = "metrics_bind",
+      .section = "Control",
+      .flags = {"--metrics-bind"},
+      .metavar = "ADDRESS",
+      .type = Type::String,
+      .action = Action::Store,
+      .default_value = std::string(),
+      .default_text = "''",
+      .validate = validate_metrics_bind(),
+      .short_doc = "Serve Prometheus metrics at http://ADDRESS/metrics (narwhal's own).",
+      .doc = "The master serves `GET /metrics` on this address in the Prometheus text format: "
+             "requests by status class and method, request duration and queue time histograms, "
+             "workers, in-flight requests, worker restarts by cause and the listen backlog, "
+             "summed over all workers (docs/metrics.md). `HOST:PORT`, `[::1]:PORT` or "
+             "`unix:PATH`; empty (the default) serves nothing.\n\n"
+             "Anyone who can connect can read the metrics: bind it to a private address. The "
+             "socket is opened with `SO_REUSEPORT`, so the new master of a USR2 upgrade can bind "
+             "it while the old one still serves. A HUP that changes the address moves the "
+             "endpoint; when it cannot be bound an error is logged and the server runs without it.",
   });
 }
 

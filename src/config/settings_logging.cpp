@@ -61,7 +61,9 @@ void add_logging_settings(std::vector<Setting>& rows) {
       "| a | user agent |\n| T | request time in seconds |\n| M | request time in milliseconds |\n"
       "| D | request time in microseconds |\n| L | request time in decimal seconds |\n"
       "| p | process ID |\n| {header}i | request header |\n| {header}o | response header |\n"
-      "| {variable}e | environment variable |\n\n"
+      "| {variable}e | environment variable |\n"
+      "| Q | queue time in milliseconds: from the request's arrival (or a trusted proxy's "
+      "`X-Request-Start`) to the app being called (narwhal's own; docs/metrics.md) |\n\n"
       "Use lowercase for header and environment variable names, and put `{...}x` names inside "
       "`%(...)s`, for example `%({x-forwarded-for}i)s`."));
   rows.push_back(logging_text("errorlog", {"--error-logfile", "--log-file"}, "FILE", std::string("-"),

@@ -87,7 +87,7 @@ json show_stats(Master& master) {
     in_flight += worker.scoreboard->in_flight.load(std::memory_order_relaxed);
   }
   json by_status = json::object();
-  for (size_t i = 1; i < workers::kStatusClasses; ++i) by_status[std::to_string(i) + "xx"] = totals.by_status_class[i];
+  for (size_t i = 1; i < workers::kStatusClasses; ++i) by_status[std::to_string(i) + "xx"] = totals.status_class(i);
   return {{"uptime", round2(stats.uptime)},
           {"pid", master.pid()},
           {"workers_current", stats.workers_current},

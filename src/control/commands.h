@@ -32,6 +32,13 @@ struct ListenerView {
   std::string type;  // unix, tcp, tcp6
 };
 
+// Workers the master replaced, by why they went (the Prometheus endpoint).
+struct WorkerRestarts {
+  uint64_t timeout = 0;       // killed by the timeout watchdog (WORKER TIMEOUT)
+  uint64_t crash = 0;         // died of a signal or exited non-zero without being asked to
+  uint64_t max_requests = 0;  // left by itself after max_requests
+};
+
 struct MasterStats {
   double uptime = 0;  // seconds
   int workers_current = 0;
@@ -40,6 +47,7 @@ struct MasterStats {
   uint64_t workers_killed = 0;
   uint64_t reloads = 0;
   workers::RequestTotals retired;  // counters of the workers that have exited
+  WorkerRestarts restarts;
 };
 
 class Master {
@@ -54,6 +62,8 @@ class Master {
   virtual void stop_worker(pid_t pid) = 0;         // TERM, as manage_workers retires one
   virtual void queue_signal(int signal_number) = 0;  // handled as if the signal had arrived
   virtual nlohmann::json config() const = 0;       // show config
+  // Connections waiting in the TCP listen queues; none without a TCP listener.
+  virtual std::optional<int64_t> listen_backlog() const { return std::nullopt; }
 };
 
 // What a command produced: data, an error, or (dump) a request the server completes later.

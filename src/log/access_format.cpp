@@ -139,6 +139,10 @@ void AccessFormat::add_atom(std::string_view key, std::string_view spec, char co
       case 'D': piece.atom = Atom::Micros; break;
       case 'L': piece.atom = Atom::DecimalSeconds; break;
       case 'p': piece.atom = Atom::Pid; break;
+      case 'Q':  // narwhal's: queue time (ms); gunicorn renders an unknown atom as "-"
+        piece.atom = Atom::QueueMillis;
+        uses_queue_time_ = true;
+        break;
       default: piece.atom = Atom::Unknown; break;
     }
   } else {
@@ -191,7 +195,7 @@ void AccessFormat::add_atom(std::string_view key, std::string_view spec, char co
 
 bool AccessFormat::is_numeric(Atom atom) {
   return atom == Atom::BytesZero || atom == Atom::Seconds || atom == Atom::Millis ||
-         atom == Atom::Micros;
+         atom == Atom::Micros || atom == Atom::QueueMillis;
 }
 
 }  // namespace narwhal::log

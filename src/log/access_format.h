@@ -4,6 +4,8 @@
 // Rendering follows gunicorn 20.1 (glogging.py Logger.atoms + SafeAtoms): every string atom has
 // '"' escaped as '\"', unknown atoms render as "-", {name}i/{name}o/{name}e names are matched
 // case-insensitively, and the numeric atoms (B T M D) are integers, so "%(D)d" works.
+// narwhal adds one atom gunicorn does not have: Q, the request's queue time in milliseconds
+// (an integer like M; docs/metrics.md).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,7 @@ struct AccessRecord {
   std::string_view referer;      // f (absent: taken from the "Referer" request header)
   std::string_view user_agent;   // a (absent: taken from the "User-Agent" request header)
   int64_t duration_us = 0;       // T (s), M (ms), D (us), L (decimal s)
+  int64_t queue_us = 0;          // Q (ms): arrival (or X-Request-Start) to the app being called
   int pid = 0;                   // p (0: getpid())
   std::time_t when = 0;          // t (0: now)
   const HeaderList* request_headers = nullptr;   // {name}i, u (Authorization: Basic), f, a
@@ -61,6 +64,8 @@ class AccessFormat {
 
   // Whether a {name}o atom is used: the worker then hands the response headers over.
   bool uses_response_headers() const { return uses_response_headers_; }
+  // Whether the Q atom (queue time) is used: workers then take the kernel's arrival times.
+  bool uses_queue_time() const { return uses_queue_time_; }
 
  private:
   enum class Atom : uint8_t {
@@ -83,6 +88,7 @@ class AccessFormat {
     Millis,
     Micros,
     DecimalSeconds,
+    QueueMillis,
     Pid,
     RequestHeader,
     ResponseHeader,
@@ -114,6 +120,7 @@ class AccessFormat {
   std::vector<Piece> pieces_;
   std::string error_;
   bool uses_response_headers_ = false;
+  bool uses_queue_time_ = false;
 };
 
 }  // namespace narwhal::log

@@ -184,6 +184,7 @@ int64_t AccessFormat::number(Atom atom, const AccessRecord& record) {
     case Atom::Seconds: return record.duration_us / 1000000;
     case Atom::Millis: return record.duration_us / 1000;
     case Atom::Micros: return record.duration_us;
+    case Atom::QueueMillis: return record.queue_us < 0 ? 0 : record.queue_us / 1000;
     default: return 0;
   }
 }
@@ -228,7 +229,8 @@ void AccessFormat::append_string(const Piece& piece, const AccessRecord& record,
     case Atom::BytesZero:
     case Atom::Seconds:
     case Atom::Millis:
-    case Atom::Micros: append_number(out, number(piece.atom, record)); return;
+    case Atom::Micros:
+    case Atom::QueueMillis: append_number(out, number(piece.atom, record)); return;
     case Atom::DecimalSeconds: {
       // "%d.%06d" % (seconds, microseconds)
       int64_t duration = record.duration_us < 0 ? 0 : record.duration_us;

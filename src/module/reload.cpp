@@ -78,6 +78,7 @@ void set_arbiter_options(const Startup& startup, arbiter::ArbiterOptions* option
   options->pidfile = cfg.get_string("pidfile");
   options->control_socket = cfg.get_bool("control_socket_disable") ? "" : cfg.get_string("control_socket");
   options->control_socket_mode = static_cast<unsigned>(cfg.get_int("control_socket_mode"));
+  options->metrics_bind = cfg.get_string("metrics_bind");
 }
 
 // USR2 runs the same command again: sys.executable with the script (gunicorn: START_CTX), or

@@ -232,6 +232,9 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   hooks.post_worker_init();
   options.hooks = hooks.worker_hooks();
   options.scoreboard = context.scoreboard;
+  // Queue time from the kernel's arrival stamps when someone looks at it (docs/metrics.md).
+  options.arrival_stamps = !cfg.get_string("metrics_bind").empty() ||
+                           (log::logger().access_enabled() && log::logger().access_format().uses_queue_time());
   module::set_dump_target(context.scoreboard);  // _core.publish_dump (SIGWINCH: `dump PID`)
   if (context.scoreboard) context.scoreboard->booted.store(1, std::memory_order_relaxed);
   auto seconds_or_timeout = [&](const char* name) {

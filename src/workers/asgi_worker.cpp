@@ -29,6 +29,7 @@
 #include "python/pyref.h"
 #include "workers/heartbeat.h"
 #include "workers/request.h"
+#include "workers/queue_time.h"
 #include "workers/scoreboard.h"
 #include "workers/worker.h"
 #include "workers/worker_signals.h"
@@ -188,6 +189,7 @@ bool AsgiConnection::start(const http::RequestHead& head) {
     head_ = &head;
   }
   const WorkerHooks& hooks = policy_.engine().options().hooks;
+  note_queue_time(connection_, *head_, policy_.engine().options().scoreboard);  // docs/metrics.md
   if (Scoreboard* board = policy_.engine().options().scoreboard) {
     board->in_flight.fetch_add(1, std::memory_order_relaxed);
     slot_ = policy_.acquire_slot();

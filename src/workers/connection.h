@@ -67,6 +67,13 @@ struct Connection {
   uint64_t spooled = 0;
   bool body_complete = false;
   uint64_t drained = 0;    // body bytes discarded after the response
+  // Queue time (docs/metrics.md), CLOCK_REALTIME microseconds: when the last read from the
+  // socket received its bytes (the kernel's stamp with WorkerOptions::arrival_stamps), when the
+  // request's first bytes arrived (set as its head starts), and the queue time measured when
+  // its app was called (the access log's Q).
+  int64_t last_read_us = 0;
+  int64_t arrived_us = 0;
+  int64_t queue_us = 0;
   size_t head_bytes = 0;   // parser memory counted in the worker's head budget
   net::OutputQueue output;
 

@@ -66,7 +66,11 @@ bool Engine::begin(Policy& policy) {
     log::logger().error("epoll_create1 failed");
     return false;
   }
-  for (const net::Listener& listener : *context_.listeners) servers_.push_back(server_address_of(listener));
+  for (const net::Listener& listener : *context_.listeners) {
+    servers_.push_back(server_address_of(listener));
+    // Accepted sockets inherit SO_TIMESTAMP: each read says when its bytes arrived.
+    if (options_.arrival_stamps && listener.family != AF_UNIX) io::enable_receive_stamps(listener.fd.get());
+  }
   set_listening(true);
   start_watching();
   if (policy.wake_fd() >= 0 && loop_.add(policy.wake_fd(), net::EventLoop::kReadable, kWakeTag) != 0) {
@@ -198,6 +202,8 @@ bool Engine::count_request() {
   int64_t handled = ++handled_;
   if (options_.max_requests > 0 && handled >= options_.max_requests) {
     retiring_ = true;
+    // The master counts this worker's exit as a max_requests restart (docs/metrics.md).
+    if (context_.scoreboard) context_.scoreboard->retiring.store(1, std::memory_order_relaxed);
     return true;
   }
   return false;

@@ -48,6 +48,11 @@ struct WorkerOptions {
   } asgi;
   WorkerHooks hooks;
   Scoreboard* scoreboard = nullptr;  // the context's: request runners publish into it
+  // Queue times from the kernel's receive stamps (SO_TIMESTAMP on the listeners): a request
+  // that waited in the listen queue or the socket while every worker was busy is measured
+  // from its real arrival. Off: from when the worker read it. On with metrics_bind or the
+  // access log's Q atom (docs/metrics.md).
+  bool arrival_stamps = false;
   std::vector<std::string> watch_files;  // --reload with inotify: leave when one changes
 };
 

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/clock.h"
 #include "base/io.h"
 #include "log/logger.h"
 #include "workers/engine.h"
@@ -50,7 +51,11 @@ bool Engine::read_more(Connection* connection) {
     connection->stash.clear();
     return true;
   }
-  ssize_t n = io::read_some(connection->fd.get(), input_.write_position(), input_.writable());
+  int64_t stamp_us = 0;
+  ssize_t n = options_.arrival_stamps
+                  ? io::read_some_stamped(connection->fd.get(), input_.write_position(), input_.writable(), &stamp_us)
+                  : io::read_some(connection->fd.get(), input_.write_position(), input_.writable());
+  if (n > 0) connection->last_read_us = stamp_us != 0 ? stamp_us : clock::realtime_us();
   if (n == io::kWouldBlock) {
     watch(connection, net::EventLoop::kReadable);
     return false;
@@ -131,6 +136,9 @@ bool Engine::step_head(Connection* connection) {
     // line count (a client sending only CRLFs is timed out too: issue 10, item 10).
     connection->phase = Phase::Head;
     connection->deadline_ms = now_ms_ + options_.header_timeout_ms;
+    // Queue time starts here: the read that brought these bytes (pipelined ones: the read that
+    // brought them, while the request before them ran).
+    connection->arrived_us = connection->last_read_us != 0 ? connection->last_read_us : clock::realtime_us();
   }
   size_t consumed = 0;
   http::ParseResult result = connection->parser.feed(input_.data(), input_.size(), &consumed, nullptr);

@@ -7,6 +7,7 @@
 #include "base/clock.h"
 #include "http/chars.h"
 #include "log/logger.h"
+#include "workers/queue_time.h"
 
 namespace narwhal::workers {
 // The head a request is served with: the parser's, or for forwarder_headers
@@ -43,6 +44,7 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
   }
   // The scoreboard: a few relaxed stores now and at the end, no syscall (workers/scoreboard.h).
   Scoreboard* scoreboard = options_.scoreboard;
+  note_queue_time(connection, *head, scoreboard);
   if (scoreboard) {
     scoreboard->in_flight.fetch_add(1, std::memory_order_relaxed);
     if (slot_) {
@@ -154,6 +156,7 @@ void RequestRunner::write_access_log(const Connection& connection, const http::R
   record.status = status_text;
   record.response_length = static_cast<int64_t>(body_bytes);
   record.duration_us = duration_us;
+  record.queue_us = connection.queue_us;
   record.request_headers = &access_headers_;
   record.response_headers = &response_headers;
   log::logger().access(record);

@@ -39,22 +39,41 @@ template struct SharedText<256>;
 
 uint64_t RequestTotals::requests() const {
   uint64_t total = 0;
-  for (uint64_t count : by_status_class) total += count;
+  for (size_t i = 0; i < kStatusClasses; ++i) total += status_class(i);
+  return total;
+}
+
+uint64_t RequestTotals::status_class(size_t index) const {
+  uint64_t total = 0;
+  for (uint64_t count : by_status_method[index]) total += count;
+  return total;
+}
+
+uint64_t RequestTotals::method(size_t index) const {
+  uint64_t total = 0;
+  for (size_t i = 0; i < kStatusClasses; ++i) total += by_status_method[i][index];
   return total;
 }
 
 void RequestTotals::add(const RequestCounters& counters) {
-  for (size_t i = 0; i < kStatusClasses; ++i) by_status_class[i] += counters.by_status_class[i].load(std::memory_order_relaxed);
-  for (size_t i = 0; i < kMethodCount; ++i) by_method[i] += counters.by_method[i].load(std::memory_order_relaxed);
-  for (size_t i = 0; i < kDurationBuckets; ++i) duration_buckets[i] += counters.duration_buckets[i].load(std::memory_order_relaxed);
-  duration_sum_us += counters.duration_sum_us.load(std::memory_order_relaxed);
+  constexpr auto relaxed = std::memory_order_relaxed;
+  for (size_t i = 0; i < kStatusClasses; ++i) {
+    for (size_t j = 0; j < kMethodCount; ++j) by_status_method[i][j] += counters.by_status_method[i][j].load(relaxed);
+  }
+  for (size_t i = 0; i < kDurationBuckets; ++i) duration_buckets[i] += counters.duration_buckets[i].load(relaxed);
+  duration_sum_us += counters.duration_sum_us.load(relaxed);
+  for (size_t i = 0; i < kQueueBuckets; ++i) queue_buckets[i] += counters.queue_buckets[i].load(relaxed);
+  queue_sum_us += counters.queue_sum_us.load(relaxed);
 }
 
 void RequestTotals::add(const RequestTotals& other) {
-  for (size_t i = 0; i < kStatusClasses; ++i) by_status_class[i] += other.by_status_class[i];
-  for (size_t i = 0; i < kMethodCount; ++i) by_method[i] += other.by_method[i];
+  for (size_t i = 0; i < kStatusClasses; ++i) {
+    for (size_t j = 0; j < kMethodCount; ++j) by_status_method[i][j] += other.by_status_method[i][j];
+  }
   for (size_t i = 0; i < kDurationBuckets; ++i) duration_buckets[i] += other.duration_buckets[i];
   duration_sum_us += other.duration_sum_us;
+  for (size_t i = 0; i < kQueueBuckets; ++i) queue_buckets[i] += other.queue_buckets[i];
+  queue_sum_us += other.queue_sum_us;
 }
 
 size_t method_index(std::string_view method) {
@@ -69,6 +88,12 @@ size_t status_class_index(int status) { return status >= 100 && status < 600 ? s
 size_t duration_bucket_index(int64_t duration_us) {
   size_t i = 0;
   while (i < std::size(kDurationBoundsUs) && duration_us > kDurationBoundsUs[i]) ++i;
+  return i;
+}
+
+size_t queue_bucket_index(int64_t queue_us) {
+  size_t i = 0;
+  while (i < std::size(kQueueBoundsUs) && queue_us > kQueueBoundsUs[i]) ++i;
   return i;
 }
 
@@ -114,10 +139,15 @@ void begin_request(RequestSlot* slot, int64_t started_us, std::string_view metho
 void end_request(RequestSlot* slot) { slot->started_us.store(0, std::memory_order_relaxed); }
 
 void count_request(RequestCounters& counters, std::string_view method, int status, int64_t duration_us) {
-  counters.by_status_class[status_class_index(status)].fetch_add(1, std::memory_order_relaxed);
-  counters.by_method[method_index(method)].fetch_add(1, std::memory_order_relaxed);
+  counters.by_status_method[status_class_index(status)][method_index(method)].fetch_add(1, std::memory_order_relaxed);
   counters.duration_buckets[duration_bucket_index(duration_us)].fetch_add(1, std::memory_order_relaxed);
   counters.duration_sum_us.fetch_add(static_cast<uint64_t>(std::max<int64_t>(duration_us, 0)), std::memory_order_relaxed);
+}
+
+void count_queue_time(RequestCounters& counters, int64_t queue_us) {
+  queue_us = std::max<int64_t>(queue_us, 0);
+  counters.queue_buckets[queue_bucket_index(queue_us)].fetch_add(1, std::memory_order_relaxed);
+  counters.queue_sum_us.fetch_add(static_cast<uint64_t>(queue_us), std::memory_order_relaxed);
 }
 
 bool read_slot(const RequestSlot& slot, RequestSnapshot* out) {

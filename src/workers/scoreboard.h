@@ -51,8 +51,9 @@ struct RequestSnapshot {
   std::string method, client, target;  // client: "host:port" ("[v6]:port"), or the host alone
 };
 
-// Request counters, for a Prometheus endpoint (issue 15): by status class, by method, and a
-// duration histogram (per-bucket counts; cumulative ones are summed by the reader).
+// Request counters, for the Prometheus endpoint (docs/metrics.md): a status class x method
+// matrix, a duration histogram and a queue-time histogram (per-bucket counts; cumulative ones
+// are summed by the reader).
 inline constexpr const char* kCountedMethods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
 inline constexpr size_t kMethodCount = std::size(kCountedMethods) + 1;  // + other
 inline constexpr size_t kStatusClasses = 6;                             // 1xx..5xx, [0] = other
@@ -60,21 +61,30 @@ inline constexpr size_t kStatusClasses = 6;                             // 1xx..
 inline constexpr int64_t kDurationBoundsUs[] = {5000,   10000,   25000,   50000,   100000,  250000,
                                                 500000, 1000000, 2500000, 5000000, 10000000};
 inline constexpr size_t kDurationBuckets = std::size(kDurationBoundsUs) + 1;
+// Queue time (arrival to the app being called) is usually far below a millisecond when workers
+// are free: finer buckets at the low end. + Inf.
+inline constexpr int64_t kQueueBoundsUs[] = {500,    1000,   2500,   5000,    10000,   25000,  50000,
+                                             100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+inline constexpr size_t kQueueBuckets = std::size(kQueueBoundsUs) + 1;
 
 struct RequestCounters {
-  std::atomic<uint64_t> by_status_class[kStatusClasses];
-  std::atomic<uint64_t> by_method[kMethodCount];
+  std::atomic<uint64_t> by_status_method[kStatusClasses][kMethodCount];
   std::atomic<uint64_t> duration_buckets[kDurationBuckets];
   std::atomic<uint64_t> duration_sum_us{0};
+  std::atomic<uint64_t> queue_buckets[kQueueBuckets];
+  std::atomic<uint64_t> queue_sum_us{0};
 };
 
 // Plain totals (the master sums live workers' counters and keeps the ones of workers gone).
 struct RequestTotals {
-  uint64_t by_status_class[kStatusClasses] = {};
-  uint64_t by_method[kMethodCount] = {};
+  uint64_t by_status_method[kStatusClasses][kMethodCount] = {};
   uint64_t duration_buckets[kDurationBuckets] = {};
   uint64_t duration_sum_us = 0;
+  uint64_t queue_buckets[kQueueBuckets] = {};
+  uint64_t queue_sum_us = 0;
   uint64_t requests() const;
+  uint64_t status_class(size_t index) const;  // summed over methods
+  uint64_t method(size_t index) const;        // summed over status classes
   void add(const RequestCounters& counters);
   void add(const RequestTotals& other);
 };
@@ -82,6 +92,7 @@ struct RequestTotals {
 size_t method_index(std::string_view method);  // into kCountedMethods, or kMethodCount - 1
 size_t status_class_index(int status);
 size_t duration_bucket_index(int64_t duration_us);
+size_t queue_bucket_index(int64_t queue_us);
 
 inline constexpr size_t kRequestSlots = 64;   // requests shown per worker (more still count)
 inline constexpr size_t kDumpBytes = 64 * 1024;  // a stack dump longer than this is truncated
@@ -90,6 +101,9 @@ struct Scoreboard {
   std::atomic<uint32_t> booted{0};     // the app is loaded and the worker serves
   std::atomic<uint32_t> next_slot{0};  // runners claim slots in order
   std::atomic<uint32_t> in_flight{0};  // requests running now, published in a slot or not
+  // The worker reached max_requests and leaves by itself: the master counts its exit as a
+  // max_requests restart, not a crash (narwhal_worker_restarts_total).
+  std::atomic<uint32_t> retiring{0};
   RequestCounters counters;
   RequestSlot slots[kRequestSlots];
   // `dump PID`: the master raises dump_requested and signals the worker (SIGWINCH); the
@@ -111,6 +125,7 @@ void begin_request(RequestSlot* slot, int64_t started_us, std::string_view metho
                    std::string_view client_host, int client_port);
 void end_request(RequestSlot* slot);
 void count_request(RequestCounters& counters, std::string_view method, int status, int64_t duration_us);
+void count_queue_time(RequestCounters& counters, int64_t queue_us);
 
 bool read_slot(const RequestSlot& slot, RequestSnapshot* out);  // false: idle
 

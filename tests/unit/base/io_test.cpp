@@ -3,12 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
 
+#include "base/clock.h"
 #include "base/unique_fd.h"
 
 namespace narwhal {
@@ -98,6 +101,33 @@ TEST(Io, WriteAllTimesOutWhenThePeerDoesNotRead) {
   std::string big(8 << 20, 'x');
   struct iovec iov = {big.data(), big.size()};
   EXPECT_EQ(io::write_all(pair.a.get(), &iov, 1, 50), -ETIMEDOUT);
+}
+
+// SO_TIMESTAMP set on a listener is inherited by the accepted socket: a read says when the
+// kernel received its bytes, even when they waited unread (queue time, docs/metrics.md).
+TEST(Io, ReadSomeStampedTellsWhenTheBytesArrived) {
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  ASSERT_TRUE(io::enable_receive_stamps(listener.get()));
+  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const int64_t sent_us = clock::realtime_us();
+  ASSERT_EQ(::send(client.get(), "GET /", 5, 0), 5);
+  ::usleep(200 * 1000);  // the bytes wait in the kernel, unaccepted
+  UniqueFd accepted(::accept(listener.get(), nullptr, nullptr));
+  char buffer[16];
+  int64_t stamp_us = 0;
+  ASSERT_EQ(io::read_some_stamped(accepted.get(), buffer, sizeof buffer, &stamp_us), 5);
+  EXPECT_GE(stamp_us, sent_us - 1000);
+  EXPECT_LT(stamp_us, sent_us + 100 * 1000);  // before the 200 ms wait, not at the read
+  client.reset();
+  EXPECT_EQ(io::read_some_stamped(accepted.get(), buffer, sizeof buffer, &stamp_us), 0);  // EOF
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ class FakeMaster final : public Master {
     MasterStats stats;
     stats.workers_current = static_cast<int>(pids.size());
     stats.workers_target = target;
-    stats.retired.by_status_class[2] = 10;
+    stats.retired.by_status_method[2][0] = 10;
     return stats;
   }
   int worker_target() const override { return target; }

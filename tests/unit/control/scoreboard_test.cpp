@@ -39,16 +39,35 @@ TEST(Scoreboard, CountersByStatusMethodAndDuration) {
   RequestTotals totals;
   totals.add(board->counters);
   EXPECT_EQ(totals.requests(), 3u);
-  EXPECT_EQ(totals.by_status_class[2], 1u);
-  EXPECT_EQ(totals.by_status_class[4], 1u);
-  EXPECT_EQ(totals.by_status_class[5], 1u);
-  EXPECT_EQ(totals.by_method[method_index("GET")], 1u);
-  EXPECT_EQ(totals.by_method[kMethodCount - 1], 1u);  // other
+  EXPECT_EQ(totals.status_class(2), 1u);
+  EXPECT_EQ(totals.status_class(4), 1u);
+  EXPECT_EQ(totals.status_class(5), 1u);
+  EXPECT_EQ(totals.method(method_index("GET")), 1u);
+  EXPECT_EQ(totals.method(kMethodCount - 1), 1u);  // other
+  EXPECT_EQ(totals.by_status_method[2][method_index("GET")], 1u);
+  EXPECT_EQ(totals.by_status_method[4][kMethodCount - 1], 1u);
+  EXPECT_EQ(totals.by_status_method[5][method_index("POST")], 1u);
   EXPECT_EQ(totals.duration_buckets[0], 1u);                     // <= 5 ms
   EXPECT_EQ(totals.duration_buckets[1], 1u);                     // <= 10 ms
   EXPECT_EQ(totals.duration_buckets[kDurationBuckets - 1], 1u);  // +Inf
   EXPECT_EQ(totals.duration_sum_us, 20'010'000u);
   EXPECT_EQ(status_class_index(99), 0u);
+}
+
+TEST(Scoreboard, QueueTimeHistogram) {
+  auto board = std::make_unique<Scoreboard>();
+  count_queue_time(board->counters, 100);         // <= 0.5 ms
+  count_queue_time(board->counters, 3000);        // <= 5 ms
+  count_queue_time(board->counters, -5);          // a clock step: counted as 0
+  count_queue_time(board->counters, 60'000'000);  // +Inf
+  RequestTotals totals;
+  totals.add(board->counters);
+  totals.add(totals);  // doubles everything
+  EXPECT_EQ(totals.queue_buckets[0], 4u);
+  EXPECT_EQ(totals.queue_buckets[queue_bucket_index(3000)], 2u);
+  EXPECT_EQ(queue_bucket_index(3000), 3u);
+  EXPECT_EQ(totals.queue_buckets[kQueueBuckets - 1], 2u);
+  EXPECT_EQ(totals.queue_sum_us, 2u * 60'003'100u);
 }
 
 TEST(ScoreboardTable, SharedWithAForkedChildAndReusedZeroed) {
@@ -75,7 +94,7 @@ TEST(ScoreboardTable, SharedWithAForkedChildAndReusedZeroed) {
   Scoreboard* again = table.acquire();
   EXPECT_EQ(again, board);
   EXPECT_TRUE(again->requests().empty());
-  EXPECT_EQ(again->counters.by_status_class[2].load(), 0u);
+  EXPECT_EQ(again->counters.by_status_method[2][0].load(), 0u);
   EXPECT_EQ(again->next_slot.load(), 0u);
 }
 

@@ -221,5 +221,17 @@ TEST(AccessFormatErrors, ValidFormatsHaveNoError) {
   }
 }
 
+// narwhal's Q atom: the queue time in milliseconds, an integer like M (docs/metrics.md).
+TEST_F(AccessFormatTest, QueueTimeAtomIsMillisecondsAndNumeric) {
+  record_.queue_us = 12'345;
+  EXPECT_EQ(render("%(Q)s"), "12");
+  EXPECT_EQ(render("%(Q)d ms"), "12 ms");
+  EXPECT_EQ(render("%(Q)05d"), "00012");
+  record_.queue_us = -3;  // never negative
+  EXPECT_EQ(render("%(Q)s"), "0");
+  EXPECT_TRUE(AccessFormat("%(Q)s").uses_queue_time());
+  EXPECT_FALSE(AccessFormat("%(M)s %(q)s").uses_queue_time());
+}
+
 }  // namespace
 }  // namespace narwhal::log
