@@ -13,6 +13,7 @@ import time
 import pytest
 import requests
 
+from conftest import running_under_asan
 from harness import free_port, worker_rss_kib
 
 ASGI = ("-k", "asgi", "-w", "1")
@@ -206,7 +207,8 @@ def test_backpressure_large_response(asgi):
         grown = worker_rss_kib(asgi) - before
         response = conn.read_response()
     assert len(response.body) == size
-    assert grown < 8 * 1024, grown
+    if not running_under_asan():  # ASan's quarantine keeps freed memory resident
+        assert grown < 8 * 1024, grown
 
 
 # --------------------------------------------------------------------------- app errors and misuse
