@@ -79,7 +79,6 @@ class AsgiConnection final : public ProtocolState, public asgi::HttpStream {
 
   AsgiPolicy& policy_;
   Connection& connection_;
-  bool start_websocket(const http::RequestHead& head, http::ws::Handshake& handshake, PyObject** scope_out);
   asgi::Endpoint* endpoint() { return exchange_ ? static_cast<asgi::Endpoint*>(&*exchange_) : ws_.get(); }
 
   std::optional<asgi::HttpExchange> exchange_;
@@ -279,9 +278,10 @@ bool AsgiConnection::finish_request() {
   const WorkerHooks& hooks = policy_.engine().options().hooks;
   if (hooks.post_request) hooks.post_request(*head_, hook_request_, nullptr, status);
   if (log::logger().access_enabled()) {
-    log::HeaderList response_headers;
+    log::HeaderList response_headers;  // {name}o: views into the app's bytes (kept by `list`)
+    py::Ref list;
     if (log::logger().access_format().uses_response_headers() && response_headers_object) {
-      py::Ref list = py::Ref::steal(PySequence_List(response_headers_object));
+      list = py::Ref::steal(PySequence_List(response_headers_object));
       for (Py_ssize_t i = 0, n = list ? PyList_GET_SIZE(list.get()) : 0; i < n; ++i) {
         PyObject* pair = PyList_GET_ITEM(list.get(), i);
         if (!PyTuple_Check(pair) && !PyList_Check(pair)) continue;
@@ -293,10 +293,8 @@ bool AsgiConnection::finish_request() {
                                       std::string_view(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value)));
       }
       PyErr_Clear();
-      policy_.runner().write_access_log(connection_, *head_, status, body_bytes, duration_us, response_headers);
-    } else {
-      policy_.runner().write_access_log(connection_, *head_, status, body_bytes, duration_us, response_headers);
     }
+    policy_.runner().write_access_log(connection_, *head_, status, body_bytes, duration_us, response_headers);
   }
   if (ws_) {
     py::Ref gone = py::Ref::steal(Py_BuildValue("{s:s,s:i}", "type", "websocket.disconnect", "code", 1006));

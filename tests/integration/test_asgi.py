@@ -24,6 +24,15 @@ def asgi(module_server_factory):
     return module_server_factory(*ASGI, "--access-logfile", "-", "asgi_basic:app")
 
 
+def read_until_closed(conn):
+    data = b""
+    while True:
+        piece = conn.read_some(timeout=3)
+        if not piece:
+            return data
+        data += piece
+
+
 # --------------------------------------------------------------------------- the scope
 def test_scope_keys_and_types(asgi):
     r = asgi.get("/scope/caf%C3%A9%20x?a=1&b=%20", headers={"X-Custom": "Value", "X-Dup": "1"})
@@ -164,12 +173,7 @@ def test_streaming_response_is_chunked_and_incremental(asgi):
 def test_streaming_response_http10_is_close_delimited(asgi):
     with asgi.raw() as conn:
         conn.send(b"GET /stream HTTP/1.0\r\n\r\n")
-        data = b""
-        while True:
-            piece = conn.read_some(timeout=3)
-            if not piece:
-                break
-            data += piece
+        data = read_until_closed(conn)
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"chunked" not in head.lower()
     assert body == b"".join(b"part %d\n" % i for i in range(5))
@@ -233,12 +237,7 @@ def test_errors_before_the_response_give_500(asgi, path, status, log):
 def test_error_after_start_closes_without_a_complete_response(asgi):
     with asgi.raw() as conn:
         conn.send(b"GET /error-after HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = b""
-        while True:
-            piece = conn.read_some(timeout=3)
-            if not piece:
-                break
-            data += piece
+        data = read_until_closed(conn)
     assert b"partial" in data
     assert not data.endswith(b"0\r\n\r\n")  # never looks complete
     asgi.wait_for_stderr("boom after the response started")
@@ -407,4 +406,14 @@ def test_access_log_line(asgi):
     deadline = time.monotonic() + 3
     while '"POST /echo?q=1 HTTP/1.1" 200 5 "-" "asgi-test"' not in asgi.stdout_text():
         assert time.monotonic() < deadline, asgi.stdout_text()
+        time.sleep(0.05)
+
+
+def test_access_log_response_header_atom(server_factory):
+    srv = server_factory(*ASGI, "--access-logfile", "-", "--access-logformat", "resp=%({x-one}o)s status=%(s)s",
+                         "asgi_basic:app")
+    assert srv.get("/headers").status_code == 201
+    deadline = time.monotonic() + 3
+    while "resp=1 status=201" not in srv.stdout_text():
+        assert time.monotonic() < deadline, srv.stdout_text()
         time.sleep(0.05)
