@@ -71,12 +71,14 @@ void add_hook_settings(std::vector<Setting>& rows) {
                       "workers is set for the first time, *old_value* is `None`."));
   rows.push_back(hook("on_exit", "server", "Called just before exiting narwhal.",
                       "The callable needs to accept a single instance variable for the Arbiter."));
-  rows.push_back(ignored(hook("ssl_context", "config, default_ssl_context_factory",
+  rows.push_back(hook("ssl_context", "config, default_ssl_context_factory",
                       "Called when SSLContext is needed.",
                       "Allows customizing the SSL context. The callable receives the Config and a "
                       "factory returning the default `SSLContext` (initialized from *certfile*, "
                       "*keyfile*, *cert_reqs*, *ca_certs* and *ciphers*), and must return an "
-                      "`SSLContext`."), "TLS is not implemented yet"));
+                      "`SSLContext`. narwhal calls it in the master, once at start-up and again on "
+                      "HUP (gunicorn: for every connection); the workers use that context's OpenSSL "
+                      "state. Its `sni_callback` is not supported (docs/tls.md)."));
 }
 
 }  // namespace narwhal::config

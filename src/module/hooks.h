@@ -45,6 +45,7 @@ class Hooks {
   // if narwhal._server cannot be imported. `proc_name` is gunicorn's default_proc_name.
   bool init(const config::Config& cfg, const std::string& app_uri, const std::string& proc_name);
   bool has(Hook hook) const { return static_cast<bool>(hooks_[static_cast<size_t>(hook)]); }
+  PyObject* server() const { return server_.get(); }  // the Python `server` (its .cfg: the ssl_context hook's config)
 
   // In the master.
   void on_starting() { call_with_server(Hook::OnStarting); }

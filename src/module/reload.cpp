@@ -131,6 +131,16 @@ bool reload_settings(Startup& startup, arbiter::ArbiterOptions* options) {
   set_arbiter_options(startup, options);
   // gunicorn: hooks come from the new settings; on_reload(server) runs before the new workers.
   if (startup.hooks.init(startup.cfg, startup.app_uri, default_proc_name(startup))) startup.hooks.on_reload();
+  // TLS: renewed certificate files (or a changed ssl_context hook) take effect in the workers
+  // started from now on; the listeners stay, so no connection is refused meanwhile. A context
+  // that can't be built leaves the current one in use.
+  if (!startup.cfg.is_ssl()) {
+    startup.tls = TlsState{};
+  } else if (TlsState fresh_tls; build_tls(startup.hooks.server(), startup.cfg, &fresh_tls, &error)) {
+    startup.tls = std::move(fresh_tls);
+  } else {
+    log::logger().error("Reload: " + error + "; the previous TLS context stays in use");
+  }
   return true;
 }
 

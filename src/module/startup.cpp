@@ -193,6 +193,7 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   options.parser = module::parser_options(cfg);
   wsgi::EnvironSettings environ = environ_settings(cfg, options.parser);
   environ.multithread = type == workers::WorkerKind::Gthread;
+  environ.is_ssl = startup.tls.context != nullptr;  // wsgi.url_scheme https
   py::Ref errors = wsgi::new_error_stream();
   if (!errors || !app.environ.init(environ,
                                    reinterpret_cast<PyObject*>(wsgi::file_wrapper_type()), errors.get())) {
@@ -232,6 +233,8 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   hooks.post_worker_init();
   options.hooks = hooks.worker_hooks();
   options.scoreboard = context.scoreboard;
+  options.tls = startup.tls.context;
+  options.suppress_ragged_eofs = cfg.get_bool("suppress_ragged_eofs");
   // Queue time from the kernel's arrival stamps when someone looks at it (docs/metrics.md).
   options.arrival_stamps = !cfg.get_string("metrics_bind").empty() ||
                            (log::logger().access_enabled() && log::logger().access_format().uses_queue_time());
@@ -369,6 +372,10 @@ int run_main(const std::vector<std::string>& argv, PyObject* application) {
   // Arbiter.start (in arbiter::run) logs "Starting", writes the pid file, runs on_starting...
   if (!startup.hooks.init(cfg, startup.app_uri, module::default_proc_name(startup))) return 1;
   startup.hooks.nworkers_changed(static_cast<int>(cfg.get_int("workers")), -1);
+  if (cfg.is_ssl() && !module::build_tls(startup.hooks.server(), cfg, &startup.tls, &error)) {
+    log::logger().error(error);  // gunicorn: a certfile that does not exist stops the start-up
+    return 1;
+  }
   if (cfg.get_bool("preload_app")) {
     startup.preloaded_app = load_app(startup);
     if (!startup.preloaded_app) {

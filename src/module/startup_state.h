@@ -7,6 +7,7 @@
 #include "arbiter/arbiter.h"
 #include "config/config.h"
 #include "module/hooks.h"
+#include "module/tls_setup.h"
 #include "net/listener.h"
 #include "python/pyref.h"
 
@@ -22,6 +23,7 @@ struct Startup {
   py::Ref preloaded_app;
   std::vector<net::Listener> listeners;
   module::Hooks hooks;  // gunicorn's server hooks and the Python server/worker objects
+  TlsState tls;         // certfile set: the context the workers serve TLS with
   // --- arbiter wiring (signals): HUP reads the settings again from `argv` in `start_cwd`; USR2
   // re-executes them.
   std::vector<std::string> argv;

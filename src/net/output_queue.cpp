@@ -74,12 +74,12 @@ void OutputQueue::pop_front() {
   segments_.pop_front();
 }
 
-OutputQueue::Flush OutputQueue::flush(int fd) {
+OutputQueue::Flush OutputQueue::flush(const Transport& transport) {
   while (!segments_.empty()) {
     Segment& front = segments_.front();
     if (front.file) {
       while (front.file_left > 0) {
-        ssize_t n = io::sendfile_some(fd, front.file.get(), &front.offset,
+        ssize_t n = transport.send_file(front.file.get(), &front.offset,
                                       static_cast<size_t>(std::min<uint64_t>(front.file_left, 1u << 30)));
         if (n == io::kWouldBlock) return Flush::WouldBlock;
         if (n <= 0) return Flush::Error;  // an error, or the file shrank: the framing is broken
@@ -96,7 +96,7 @@ OutputQueue::Flush OutputQueue::flush(int fd) {
       if (segment.file || count == 16) break;
       iov[count++] = {const_cast<char*>(segment.data), segment.size};
     }
-    ssize_t n = io::writev_some(fd, iov, count);
+    ssize_t n = transport.writev(iov, count);
     if (n == io::kWouldBlock) return Flush::WouldBlock;
     if (n < 0) return Flush::Error;
     size_t moved = static_cast<size_t>(n);
@@ -113,7 +113,7 @@ OutputQueue::Flush OutputQueue::flush(int fd) {
     while (!segments_.empty() && !segments_.front().file && segments_.front().size == 0) pop_front();
   }
   if (corked_) {
-    set_cork(fd, false);
+    set_cork(transport.fd, false);
     corked_ = false;
   }
   return Flush::Done;

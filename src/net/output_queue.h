@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "base/unique_fd.h"
+#include "net/transport.h"
 
 namespace narwhal::net {
 
@@ -38,7 +39,7 @@ class OutputQueue {
   void set_corked(bool corked) { corked_ = corked; }
 
   enum class Flush { Done, WouldBlock, Error };
-  Flush flush(int fd);
+  Flush flush(const Transport& transport);
   void clear();  // drops everything (connection closed)
 
  private:

@@ -216,7 +216,7 @@ bool AsgiConnection::start(const http::RequestHead& head) {
       ping_sent_ms_ = 0;
       server_closed_ = false;
       policy_.websocket_started(this);
-      scope = policy_.scopes().websocket(*head_, client.get(), server.get(), policy_.state(), false, handshake.subprotocols);
+      scope = policy_.scopes().websocket(*head_, client.get(), server.get(), policy_.state(), connection_.tls != nullptr, handshake.subprotocols);
     }
   }
   if (!ws_) {
@@ -227,7 +227,7 @@ bool AsgiConnection::start(const http::RequestHead& head) {
     info.keep_alive = head_->keep_alive && connection_.keep_alive_allowed;
     info.expect_continue = head_->expect_continue && !connection_.parser.message_complete();
     exchange_.emplace(*this, info, response_head_);
-    scope = policy_.scopes().http(*head_, client.get(), server.get(), policy_.state(), false);
+    scope = policy_.scopes().http(*head_, client.get(), server.get(), policy_.state(), connection_.tls != nullptr);
   }
   py::Ref coroutine;
   if (scope && asgi::make_channel(endpoint(), policy_.loop(), &channel_)) {
@@ -347,11 +347,8 @@ bool AsgiConnection::write(std::string_view first, std::string_view second) {
   if (output.empty()) {
     struct iovec parts[2] = {{const_cast<char*>(first.data()), first.size()},
                              {const_cast<char*>(second.data()), second.size()}};
-    ssize_t n;
-    do {
-      n = ::writev(connection_.fd.get(), parts, second.empty() ? 1 : 2);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    ssize_t n = connection_.transport().writev(parts, second.empty() ? 1 : 2);
+    if (n < 0 && n != io::kWouldBlock) {
       lost();
       return false;
     }
@@ -381,7 +378,7 @@ void AsgiConnection::on_event(uint32_t events) {
 void AsgiConnection::read_socket() {
   if (connection_.stash.size() >= policy_.engine().options().body_buffer_size) return;
   std::string& buffer = policy_.read_buffer();
-  ssize_t n = io::read_some(connection_.fd.get(), buffer.data(), buffer.size());
+  ssize_t n = connection_.transport().read(buffer.data(), buffer.size());
   if (n == io::kWouldBlock) return;
   if (n <= 0) {
     lost();
@@ -421,7 +418,7 @@ void AsgiConnection::websocket_tick(int64_t now_ms, bool closing_time) {
 }
 
 void AsgiConnection::flush() {
-  switch (connection_.output.flush(connection_.fd.get())) {
+  switch (connection_.output.flush(connection_.transport())) {
     case net::OutputQueue::Flush::Error:
       lost();
       return;
@@ -455,6 +452,16 @@ void AsgiConnection::update_watch() {
     events |= net::EventLoop::kReadable;
   }
   if (!gone_ && !connection_.output.empty()) events |= net::EventLoop::kWritable;
+  if (events & net::EventLoop::kReadable) {
+    const net::Transport transport = connection_.transport();
+    if (transport.buffered()) {
+      // TLS holds decrypted bytes epoll will not announce: read them now.
+      read_socket();
+      update_watch();  // again, with the stash (and the TLS buffer) as they are now
+      return;
+    }
+    if (transport.want_write()) events |= net::EventLoop::kWritable;
+  }
   if (events == 0) {
     policy_.engine().unwatch(&connection_);
   } else {

@@ -13,13 +13,16 @@
 
 #include "base/unique_fd.h"
 #include "http/request_parser.h"
+#include "tls/session.h"
 #include "net/output_queue.h"
+#include "net/transport.h"
 #include "net/socket_ops.h"
 #include "wsgi/environ.h"
 
 namespace narwhal::workers {
 
 enum class Phase {
+  Handshake, // TLS: the handshake runs (header_timeout from the accept)
   Idle,      // between requests: nothing of the next one received (keepalive deadline)
   Head,      // bytes of a request head have arrived (header_timeout deadline)
   Body,      // head complete; the loop buffers the body before the app runs (body_timeout)
@@ -46,6 +49,7 @@ struct Connection {
   Connection(UniqueFd socket, const http::ParserOptions& options) : fd(std::move(socket)), parser(options) {}
 
   UniqueFd fd;
+  std::unique_ptr<tls::Session> tls;  // on a TLS listener
   http::RequestParser parser;
   net::PeerAddress address;   // the client
   const ServerAddress* server = nullptr;  // the listener it came from
@@ -76,6 +80,11 @@ struct Connection {
   int64_t queue_us = 0;
   size_t head_bytes = 0;   // parser memory counted in the worker's head budget
   net::OutputQueue output;
+
+  // How its bytes are read and written (plain, or through tls).
+  net::Transport transport() const { return {fd.get(), tls.get()}; }
+  // Request bytes received and not parsed yet, which epoll will not announce.
+  bool has_buffered_input() const { return !stash.empty() || (tls && tls->pending()); }
 
   std::list<std::unique_ptr<Connection>>::iterator position;  // in the engine's registry
   bool in_ready_list = false;  // has pipelined bytes left for the next loop turn

@@ -38,7 +38,7 @@ ServerAddress server_address_of(const net::Listener& listener) {
 
 bool has_pending_bytes(const Connection& connection) {
   char byte;
-  return connection.stash.size() > 0 ||
+  return connection.has_buffered_input() ||
          ::recv(connection.fd.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
@@ -272,6 +272,17 @@ void Engine::accept_from(size_t listener_index) {
     connection->server = &servers_[listener_index];
     connection->underscore_parser = underscore;
     connection->deadline_ms = now_ms_ + options_.header_timeout_ms;  // counted from the accept
+    if (options_.tls) {
+      // The handshake runs in this loop, never in an app slot; header_timeout bounds it.
+      connection->tls = std::make_unique<tls::Session>(*options_.tls, connection->fd.get(), options_.suppress_ragged_eofs);
+      connection->phase = Phase::Handshake;
+      if (!connection->tls->valid()) {
+        log::logger().error("TLS: can't create a session: " + tls::openssl_errors());
+        connection->position = connections_.insert(connections_.end(), std::move(owned));
+        close_connection(connection);
+        continue;
+      }
+    }
     connection->position = connections_.insert(connections_.end(), std::move(owned));
     // The request usually arrived with the connection: serve it now; the connection is
     // registered with epoll only if it must wait (a Connection: close request costs no epoll_ctl).
@@ -314,6 +325,7 @@ void Engine::close_connection(Connection* connection) {
   connection->head_bytes = 0;
   policy_->release(*connection);
   connection->output.clear();
+  if (connection->tls && connection->phase != Phase::Handshake) connection->tls->shutdown();  // close_notify
   // No epoll_ctl(DEL): the descriptor is ours alone, and closing it leaves the epoll set.
   connection->fd.reset();
   if (connection->in_ready_list) {
@@ -333,6 +345,10 @@ void Engine::expire(int64_t now) {
     Connection* connection = (it++)->get();
     if (now < connection->deadline_ms) continue;
     switch (connection->phase) {
+      case Phase::Handshake:
+        log::logger().debug("TLS handshake timed out: " + connection->address.host);
+        close_connection(connection);
+        break;
       case Phase::Head:
       case Phase::Body:
         // RFC 9110 §15.5.9: tell a client that stalled mid-request why it is disconnected.

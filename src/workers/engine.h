@@ -17,6 +17,7 @@
 #include "base/read_buffer.h"
 #include "net/event_loop.h"
 #include "workers/connection.h"
+#include "tls/context.h"
 #include "workers/file_watcher.h"
 #include "workers/worker_hooks.h"
 #include "wsgi/handler.h"
@@ -54,6 +55,9 @@ struct WorkerOptions {
   // access log's Q atom (docs/metrics.md).
   bool arrival_stamps = false;
   std::vector<std::string> watch_files;  // --reload with inotify: leave when one changes
+  // TLS on every listener (certfile): the master's context, inherited through fork.
+  std::shared_ptr<tls::Context> tls;
+  bool suppress_ragged_eofs = true;
 };
 
 class Engine;
@@ -139,6 +143,7 @@ class Engine {
   void accept_from(size_t listener_index);
   void process(Connection* connection);
   bool read_more(Connection* connection);  // false: the connection was closed
+  bool step_handshake(Connection* connection);
   bool step_head(Connection* connection);
   bool step_body(Connection* connection);
   bool step_drain(Connection* connection);

@@ -52,12 +52,14 @@ bool Engine::read_more(Connection* connection) {
     return true;
   }
   int64_t stamp_us = 0;
-  ssize_t n = options_.arrival_stamps
+  ssize_t n = connection->tls ? connection->tls->read(input_.write_position(), input_.writable())
+              : options_.arrival_stamps
                   ? io::read_some_stamped(connection->fd.get(), input_.write_position(), input_.writable(), &stamp_us)
                   : io::read_some(connection->fd.get(), input_.write_position(), input_.writable());
   if (n > 0) connection->last_read_us = stamp_us != 0 ? stamp_us : clock::realtime_us();
   if (n == io::kWouldBlock) {
-    watch(connection, net::EventLoop::kReadable);
+    // TLS: a read may have to write first (a KeyUpdate answer).
+    watch(connection, connection->tls && connection->tls->want_write() ? net::EventLoop::kWritable : net::EventLoop::kReadable);
     return false;
   }
   if (n == 0 && connection->phase == Phase::Body &&
@@ -86,6 +88,7 @@ void Engine::process(Connection* connection) {
   for (;;) {
     bool more = false;
     switch (connection->phase) {
+      case Phase::Handshake: more = step_handshake(connection); break;
       case Phase::Idle:
       case Phase::Head: more = step_head(connection); break;
       case Phase::Body: more = step_body(connection); break;
@@ -93,7 +96,7 @@ void Engine::process(Connection* connection) {
       default: break;  // Running, Sending, Closing: not driven by input
     }
     if (!more || connection->closed) break;
-    if (turn_requests_ > 0 && connection->phase == Phase::Idle && input_.empty() && connection->stash.empty()) {
+    if (turn_requests_ > 0 && connection->phase == Phase::Idle && input_.empty() && !connection->has_buffered_input()) {
       // A response went out and nothing of the next request is here: wait in epoll rather
       // than try a read that would almost always find nothing (one syscall per request).
       watch(connection, net::EventLoop::kReadable);
@@ -126,6 +129,33 @@ void Engine::serve_ready_list() {
     connection->in_ready_list = false;
     if (!connection->closed) process(connection);
   }
+}
+
+// Handshake (TLS): driven by the socket's readiness, in the loop. A client speaking plain HTTP
+// to the port is told so (as nginx does) before the connection closes.
+bool Engine::step_handshake(Connection* connection) {
+  std::string reason;
+  switch (connection->tls->handshake(&reason)) {
+    case tls::Session::Handshake::Done:
+      connection->phase = Phase::Idle;  // header_timeout still counts from the accept
+      return true;
+    case tls::Session::Handshake::InProgress:
+      watch(connection, connection->tls->want_write() ? net::EventLoop::kWritable : net::EventLoop::kReadable);
+      return false;
+    case tls::Session::Handshake::Failed:
+      break;
+  }
+  if (connection->tls->plain_http()) {
+    log::logger().debug("Plain HTTP request on a TLS port from " + connection->address.host);
+    static constexpr std::string_view kPlainHttp =
+        "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+        "Content-Length: 48\r\n\r\nThe plain HTTP request was sent to an HTTPS port";
+    (void)io::write_some(connection->fd.get(), kPlainHttp.data(), kPlainHttp.size());
+  } else {
+    log::logger().debug("TLS handshake failed with " + connection->address.host + ": " + reason);
+  }
+  close_connection(connection);
+  return false;
 }
 
 // Idle/Head: feed the head to the parser. true = progress (look at the phase again).
@@ -244,7 +274,7 @@ bool Engine::step_drain(Connection* connection) {
 
 void Engine::send_continue(Connection* connection) {
   static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-  ssize_t n = io::write_some(connection->fd.get(), kContinue.data(), kContinue.size());
+  ssize_t n = connection->transport().write(kContinue.data(), kContinue.size());
   if (n == io::kWouldBlock) n = 0;
   if (n < 0) {
     close_connection(connection);
@@ -292,7 +322,7 @@ void Engine::request_done(Connection& connection, bool keep) {
 
 void Engine::resume(Connection& connection) {
   if (connection.closed) return;
-  if (connection.phase == Phase::Idle && connection.stash.empty()) {
+  if (connection.phase == Phase::Idle && !connection.has_buffered_input()) {
     // Nothing of the next request is here yet: epoll says when it comes (a read now would
     // almost always find nothing: one syscall per request saved).
     watch(&connection, net::EventLoop::kReadable);
@@ -309,7 +339,7 @@ void Engine::next_request(Connection* connection) {
 
 // Level-triggered EPOLLOUT: called whenever the socket has room, until the queue is sent.
 void Engine::continue_sending(Connection* connection) {
-  switch (connection->output.flush(connection->fd.get())) {
+  switch (connection->output.flush(connection->transport())) {
     case net::OutputQueue::Flush::WouldBlock:
       connection->deadline_ms = now_ms_ + options_.write_timeout_ms;
       watch(connection, net::EventLoop::kWritable);

@@ -8,6 +8,7 @@
 #include "http/chars.h"
 #include "log/logger.h"
 #include "workers/queue_time.h"
+#include "wsgi/tls_peer.h"
 
 namespace narwhal::workers {
 // The head a request is served with: the parser's, or for forwarder_headers
@@ -36,6 +37,7 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
     connection.peer = app_.environ.make_peer(connection.address.host, connection.address.port,
                                              connection.server->host, connection.server->port,
                                              connection.address.family == AF_UNIX);
+    if (connection.tls) connection.peer->tls_socket = wsgi::tls_peer_socket(*connection.tls);
   }
   const http::RequestHead* head = request_head(connection);
   if (!head) {
@@ -70,7 +72,7 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
   }
   // Not on this stack: under gevent another greenlet (the app's "thread") may call into the
   // exchange through wsgi.input while this greenlet's stack is swapped out.
-  wsgi::Exchange& exchange = exchange_.emplace(connection.fd.get(), connection.parser, input, exchange_options);
+  wsgi::Exchange& exchange = exchange_.emplace(connection.transport(), connection.parser, input, exchange_options);
   struct Reset {
     std::optional<wsgi::Exchange>& exchange;
     ~Reset() { exchange.reset(); }

@@ -16,7 +16,7 @@ namespace {
 struct Names {
   PyObject *request_method, *script_name, *path_info, *query_string, *raw_uri, *content_type,
       *content_length, *server_name, *server_port, *server_protocol, *remote_addr, *remote_port,
-      *wsgi_input, *wsgi_url_scheme, *http, *https, *http_1_0, *http_1_1, *empty, *http_host;
+      *wsgi_input, *wsgi_url_scheme, *http, *https, *http_1_0, *http_1_1, *empty, *http_host, *gunicorn_socket;
 };
 
 Names& names() {
@@ -42,6 +42,7 @@ Names& names() {
     v.http_1_1 = PyUnicode_InternFromString("HTTP/1.1");
     v.empty = PyUnicode_InternFromString("");
     v.http_host = PyUnicode_InternFromString("HTTP_HOST");
+    v.gunicorn_socket = PyUnicode_InternFromString("gunicorn.socket");
     return v;
   }();
   return n;
@@ -276,7 +277,8 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
             PyDict_SetItem(environ, n.remote_addr, peer.remote_addr.get()) == 0 &&
             (!peer.remote_port || PyDict_SetItem(environ, n.remote_port, peer.remote_port.get()) == 0) &&
             PyDict_SetItem(environ, n.server_name, peer.server_name.get()) == 0 &&
-            PyDict_SetItem(environ, n.server_port, peer.server_port.get()) == 0;
+            PyDict_SetItem(environ, n.server_port, peer.server_port.get()) == 0 &&
+            (!peer.tls_socket || PyDict_SetItem(environ, n.gunicorn_socket, peer.tls_socket.get()) == 0);
   if (!ok) return {};
 
   int scheme = 0;  // 0 = not set by a header, 1 = http, 2 = https

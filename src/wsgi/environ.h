@@ -42,6 +42,7 @@ struct Peer {
   bool parse_underscore_names = false;
   bool filter_underscore_names = false;  // false when forwarder_headers holds "*"
   std::string remote_text;  // for the access log
+  py::Ref tls_socket;  // TLS: environ['gunicorn.socket'] (narwhal._tls.PeerSocket), else null
 };
 
 // What forwarded_head decided for a request.

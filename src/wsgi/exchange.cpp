@@ -40,9 +40,9 @@ Waiter& poll_waiter() {
   return waiter;
 }
 
-Exchange::Exchange(int fd, http::RequestParser& parser, ReadBuffer& input,
+Exchange::Exchange(const net::Transport& transport, http::RequestParser& parser, ReadBuffer& input,
                    const ExchangeOptions& options)
-    : fd_(fd), parser_(parser), input_(input), options_(options),
+    : transport_(transport), parser_(parser), input_(input), options_(options),
       head_(options.head_storage ? *options.head_storage : own_head_) {
   head_.clear();  // a reused buffer still holds the previous response's head
 }
@@ -89,7 +89,7 @@ int Exchange::wait(bool for_write) {
       result = -ETIMEDOUT;
       break;
     }
-    int ready = waiter.wait(fd_, for_write, static_cast<int>(std::min<int64_t>(left, kWaitSliceMs)));
+    int ready = waiter.wait(transport_.fd, for_write, static_cast<int>(std::min<int64_t>(left, kWaitSliceMs)));
     if (ready != 0) {
       result = ready < 0 ? ready : 0;
       break;
@@ -139,7 +139,7 @@ bool Exchange::pump() {
     }
   }
   for (;;) {
-    ssize_t n = io::read_some(fd_, input_.write_position(), input_.writable());
+    ssize_t n = transport_.read(input_.write_position(), input_.writable());
     if (n > 0) {
       input_.commit(static_cast<size_t>(n));
       return true;
@@ -156,7 +156,7 @@ bool Exchange::pump() {
       body_error_ = "error reading the request body";
       return false;
     }
-    int ready = wait(false);
+    int ready = wait(transport_.want_write());  // TLS: a read may wait to write first
     if (ready == -ETIMEDOUT) {
       body_timed_out_ = true;
       body_error_ = "timed out reading the request body";
@@ -211,7 +211,7 @@ void Exchange::take(size_t count) {
 int Exchange::drain_output() {
   net::OutputQueue& out = *options_.output;
   while (out.memory_bytes() > options_.output_buffer) {
-    net::OutputQueue::Flush flushed = out.flush(fd_);
+    net::OutputQueue::Flush flushed = out.flush(transport_);
     if (flushed == net::OutputQueue::Flush::Done) break;
     if (flushed == net::OutputQueue::Flush::Error) return -EPIPE;
     if (int ready = wait(true); ready != 0) return ready;
@@ -226,10 +226,10 @@ int Exchange::write_iov(struct iovec* iov, int count, int owned, void* owner) {
   if (count == 0) return 0;
   net::OutputQueue* out = options_.output;
   struct iovec* const first = iov;
-  if (out && !out->empty() && out->flush(fd_) == net::OutputQueue::Flush::Error) return -EPIPE;
+  if (out && !out->empty() && out->flush(transport_) == net::OutputQueue::Flush::Error) return -EPIPE;
   if (!out || out->empty()) {
     while (count > 0) {
-      ssize_t n = io::writev_some(fd_, iov, count);
+      ssize_t n = transport_.writev(iov, count);
       if (n == io::kWouldBlock) {
         if (out) break;  // the rest goes into the queue
         if (int ready = wait(true); ready != 0) return ready;
@@ -334,14 +334,14 @@ int Exchange::send_file(int file_fd, off_t offset, uint64_t count) {
   // TCP_CORK while the head and the file go out: full-sized segments instead of one per page
   // of the page cache (TCP_NODELAY is on), like nginx's tcp_nopush. Lifted when the file is
   // sent (here, or by the queue for a deferred rest).
-  set_cork(fd_, true);
+  set_cork(transport_.fd, true);
   if (int rc = flush_head_with(nullptr, 0, nullptr); rc != 0) return rc;
   net::OutputQueue* out = options_.output;
   uint64_t left = count;
   while (left > 0) {
     // Behind queued bytes: the rest of the file goes to the queue too.
     if (out && !out->empty()) return queue_file(file_fd, offset, left);
-    ssize_t n = io::sendfile_some(fd_, file_fd, &offset, static_cast<size_t>(std::min<uint64_t>(left, 1u << 30)));
+    ssize_t n = transport_.send_file(file_fd, &offset, static_cast<size_t>(std::min<uint64_t>(left, 1u << 30)));
     if (n > 0) {
       left -= static_cast<uint64_t>(n);
       add_sent(static_cast<uint64_t>(n));
@@ -352,7 +352,7 @@ int Exchange::send_file(int file_fd, off_t offset, uint64_t count) {
     if (out) return queue_file(file_fd, offset, left);
     if (int ready = wait(true); ready != 0) return ready;
   }
-  set_cork(fd_, false);
+  set_cork(transport_.fd, false);
   if (framing_.chunked) return write_raw("\r\n");
   return 0;
 }

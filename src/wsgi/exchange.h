@@ -22,6 +22,7 @@
 #include "base/unique_fd.h"
 #include "http/request_parser.h"
 #include "net/output_queue.h"
+#include "net/transport.h"
 #include "http/response.h"
 
 namespace narwhal::wsgi {
@@ -76,9 +77,10 @@ class Exchange {
  public:
   // `input` holds bytes read from the socket and not parsed yet (the parser has seen the head;
   // body bytes the loop already decoded are given with preload_body).
-  Exchange(int fd, http::RequestParser& parser, ReadBuffer& input, const ExchangeOptions& options);
+  Exchange(const net::Transport& transport, http::RequestParser& parser, ReadBuffer& input, const ExchangeOptions& options);
 
-  int fd() const { return fd_; }
+  int fd() const { return transport_.fd; }
+  const net::Transport& transport() const { return transport_; }
   const http::RequestHead& head() const { return head_override_ ? *head_override_ : parser_.head(); }
   // Serve `head` instead of the parser's (a copy without some fields: forwarder_headers);
   // it must outlive the exchange.
@@ -155,7 +157,7 @@ class Exchange {
     if (options_.bytes_written_progress) options_.bytes_written_progress->store(body_sent_, std::memory_order_relaxed);
   }
 
-  int fd_;
+  net::Transport transport_;
   http::RequestParser& parser_;
   const http::RequestHead* head_override_ = nullptr;
   ReadBuffer& input_;

@@ -59,7 +59,7 @@ struct SocketPair {
 std::string flush_while_reading(OutputQueue& queue, SocketPair& pair, int* would_blocks = nullptr) {
   std::string received;
   for (int round = 0; round < 100000; ++round) {
-    OutputQueue::Flush result = queue.flush(pair.writer.get());
+    OutputQueue::Flush result = queue.flush(Transport{pair.writer.get()});
     received += pair.read_available();
     if (result == OutputQueue::Flush::Done) {
       received += pair.read_available();
@@ -110,7 +110,7 @@ TEST_F(OutputQueueTest, EmptyQueueFlushesDone) {
   OutputQueue queue;
   EXPECT_TRUE(queue.empty());
   EXPECT_EQ(queue.bytes(), 0u);
-  EXPECT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::Done);
+  EXPECT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::Done);
   EXPECT_EQ(pair.read_available(), "");
 }
 
@@ -124,7 +124,7 @@ TEST_F(OutputQueueTest, CopiesAreSentInOrder) {
   EXPECT_FALSE(queue.empty());
   EXPECT_EQ(queue.bytes(), 23u);
   EXPECT_EQ(queue.memory_bytes(), 23u);
-  EXPECT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::Done);
+  EXPECT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::Done);
   EXPECT_TRUE(queue.empty());
   EXPECT_EQ(queue.bytes(), 0u);
   EXPECT_EQ(queue.memory_bytes(), 0u);
@@ -137,7 +137,7 @@ TEST_F(OutputQueueTest, CopiedBytesTheCallerChangesAfterwardAreNotSent) {
   std::string data = "the original response bytes";
   queue.push_copy(data);
   data.assign("CHANGED CHANGED CHANGED CHANGE");
-  EXPECT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::Done);
+  EXPECT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::Done);
   EXPECT_EQ(pair.read_available(), "the original response bytes");
 }
 
@@ -146,12 +146,12 @@ TEST_F(OutputQueueTest, SmallCopiesAreSentIntact) {
   SocketPair pair;
   OutputQueue queue;
   queue.push_copy("1a\r\n");  // a chunk-size line, as Exchange queues it when the socket is full
-  EXPECT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::Done);
+  EXPECT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::Done);
   static const char kBody[] = "0123456789abcdefghijklmnop";
   int releases = 0;
   queue.push_borrowed(kBody, 26, &releases);
   queue.push_copy("\r\n");  // the framing after a borrowed chunk: a new segment, not merged
-  EXPECT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::Done);
+  EXPECT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::Done);
   EXPECT_EQ(pair.read_available(), "1a\r\n0123456789abcdefghijklmnop\r\n");
 }
 
@@ -165,9 +165,9 @@ TEST_F(OutputQueueTest, BorrowedOwnerIsReleasedOnceWhenSent) {
     EXPECT_EQ(queue.bytes(), sizeof kBody - 1);
     EXPECT_EQ(queue.memory_bytes(), sizeof kBody - 1);
     EXPECT_EQ(releases, 0);  // still needed
-    EXPECT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::Done);
+    EXPECT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::Done);
     EXPECT_EQ(releases, 1);  // sent: released at once
-    EXPECT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::Done);
+    EXPECT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::Done);
     queue.clear();
   }
   EXPECT_EQ(releases, 1);  // not again by clear() or the destructor
@@ -180,7 +180,7 @@ TEST_F(OutputQueueTest, BorrowedOwnerIsKeptUntilItsLastByteIsSent) {
   int releases = 0;
   OutputQueue queue;
   queue.push_borrowed(body.data(), body.size(), &releases);
-  ASSERT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::WouldBlock);
+  ASSERT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::WouldBlock);
   EXPECT_EQ(releases, 0);
   EXPECT_LT(queue.bytes(), body.size());  // a part went out...
   EXPECT_GT(queue.bytes(), 0u);           // ...not all of it
@@ -213,12 +213,12 @@ TEST_F(OutputQueueTest, FlushWouldBlockUntilThePeerReadsThenDone) {
   const std::string data = pattern(256 * 1024, 5);
   OutputQueue queue;
   queue.push_copy(data);
-  ASSERT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::WouldBlock);
+  ASSERT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::WouldBlock);
   const uint64_t left = queue.bytes();
   EXPECT_GT(left, 0u);
   EXPECT_LT(left, data.size());
   // The peer reads nothing: another flush moves nothing and still does not block.
-  EXPECT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::WouldBlock);
+  EXPECT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::WouldBlock);
   EXPECT_EQ(queue.bytes(), left);
   EXPECT_EQ(queue.memory_bytes(), left);
   int would_blocks = 0;
@@ -242,7 +242,7 @@ TEST_F(OutputQueueTest, AccountingFollowsPartialSends) {
   EXPECT_EQ(queue.memory_bytes(), 128u * 1024);
   uint64_t previous = queue.bytes();
   for (int round = 0; round < 100000 && !queue.empty(); ++round) {
-    OutputQueue::Flush result = queue.flush(pair.writer.get());
+    OutputQueue::Flush result = queue.flush(Transport{pair.writer.get()});
     ASSERT_NE(result, OutputQueue::Flush::Error);
     EXPECT_LE(queue.bytes(), previous);
     EXPECT_LE(queue.memory_bytes(), queue.bytes());
@@ -304,7 +304,7 @@ TEST_F(OutputQueueTest, CopyAfterAPartialSendKeepsOrder) {
   const std::string first = pattern(200 * 1024, 9);
   OutputQueue queue;
   queue.push_copy(first);
-  ASSERT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::WouldBlock);
+  ASSERT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::WouldBlock);
   std::string received = pair.read_available();
   queue.push_copy("the second part, queued later");
   queue.push_copy("+ a third part, joined to it");
@@ -321,7 +321,7 @@ TEST_F(OutputQueueTest, FlushFailsAfterThePeerClosed) {
   queue.push_copy("head");
   queue.push_borrowed(kBody, sizeof kBody - 1, &releases);
   pair.reader.reset();
-  EXPECT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::Error);
+  EXPECT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::Error);
   EXPECT_FALSE(queue.empty());
   EXPECT_EQ(releases, 0);
   queue.clear();  // the connection is closed: its owners go
@@ -333,7 +333,7 @@ TEST_F(OutputQueueTest, FileFlushFailsAfterThePeerClosed) {
   OutputQueue queue;
   queue.push_file(temp_file_with(pattern(1000)), 0, 1000);
   pair.reader.reset();
-  EXPECT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::Error);
+  EXPECT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::Error);
 }
 
 // A file shorter than the range queued: sendfile reports 0, the framing would be broken.
@@ -341,7 +341,7 @@ TEST_F(OutputQueueTest, FileShorterThanItsRangeIsAnError) {
   SocketPair pair;
   OutputQueue queue;
   queue.push_file(temp_file_with(pattern(100)), 0, 200);
-  EXPECT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::Error);
+  EXPECT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::Error);
 }
 
 TEST_F(OutputQueueTest, ClearReleasesEveryOwnerOnce) {
@@ -381,7 +381,7 @@ TEST_F(OutputQueueTest, ClearReleasesAPartlySentOwner) {
   int releases = 0;
   OutputQueue queue;
   queue.push_borrowed(body.data(), body.size(), &releases);
-  ASSERT_EQ(queue.flush(pair.writer.get()), OutputQueue::Flush::WouldBlock);
+  ASSERT_EQ(queue.flush(Transport{pair.writer.get()}), OutputQueue::Flush::WouldBlock);
   EXPECT_EQ(releases, 0);
   queue.clear();
   EXPECT_EQ(releases, 1);

@@ -159,7 +159,7 @@ class TestPolicy final : public Policy {
     response += "\r\n";
     response += body;
     connection.output.push_copy(response);
-    (void)connection.output.flush(connection.fd.get());  // what the socket does not take stays queued
+    (void)connection.output.flush(connection.transport());  // what the socket does not take stays queued
     {
       std::lock_guard<std::mutex> lock(mutex_);
       seen_[index].left_in_queue = connection.output.bytes();

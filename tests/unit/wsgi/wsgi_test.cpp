@@ -67,7 +67,7 @@ Outcome serve(const std::string& source, const std::string& request, EnvironSett
   ExchangeOptions options;
   options.read_timeout_ms = 1000;
   options.write_timeout_ms = 1000;
-  Exchange exchange(server.get(), parser, input, options);
+  Exchange exchange(net::Transport{server.get()}, parser, input, options);
   Outcome outcome;
   outcome.result = handle_request(app, exchange, peer);
   server.reset();
