@@ -38,7 +38,9 @@ Session::Session(const Context& context, int fd, bool suppress_ragged_eofs)
   // idle keep-alive connection holds no 34 KiB of record buffers.
   SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                          SSL_MODE_RELEASE_BUFFERS);
+  // The context may carry either choice (Python's ssl sets it on some versions): ours wins.
   if (suppress_ragged_eofs_) SSL_set_options(ssl_, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  else SSL_clear_options(ssl_, SSL_OP_IGNORE_UNEXPECTED_EOF);
 }
 
 Session::~Session() {

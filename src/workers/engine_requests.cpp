@@ -150,7 +150,13 @@ bool Engine::step_handshake(Connection* connection) {
     static constexpr std::string_view kPlainHttp =
         "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n"
         "Content-Length: 48\r\n\r\nThe plain HTTP request was sent to an HTTPS port";
+    // What OpenSSL left of the request is read first: closing with unread bytes would reset
+    // the connection and the client would likely lose the answer.
+    char sink[4096];
+    for (int reads = 0; reads < 16 && io::read_some(connection->fd.get(), sink, sizeof sink) > 0; ++reads) {
+    }
     (void)io::write_some(connection->fd.get(), kPlainHttp.data(), kPlainHttp.size());
+    (void)::shutdown(connection->fd.get(), SHUT_WR);
   } else {
     log::logger().debug("TLS handshake failed with " + connection->address.host + ": " + reason);
   }
