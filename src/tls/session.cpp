@@ -61,6 +61,10 @@ Session::Handshake Session::handshake(std::string* reason) {
   } else {
     *reason = openssl_errors();
   }
+  if (reason->empty()) {
+    *reason = error == SSL_ERROR_ZERO_RETURN || rc == 0 ? "the client closed the connection"
+                                                        : "TLS error " + std::to_string(error);
+  }
   ERR_clear_error();
   return Handshake::Failed;
 }
@@ -101,8 +105,8 @@ ssize_t Session::read(void* buffer, size_t size) {
       continue;
     }
     ssize_t status = result(rc, true);
-    if (total > 0 && (status == io::kWouldBlock || status == 0)) return static_cast<ssize_t>(total);
-    return status;
+    // Bytes read before an EOF or an error are delivered; the next call reports the end.
+    return total > 0 ? static_cast<ssize_t>(total) : status;
   }
   return static_cast<ssize_t>(total);
 }
@@ -143,7 +147,7 @@ ssize_t Session::writev(const struct iovec* iov, int count) {
     int rc = SSL_write(ssl_, data, static_cast<int>(std::min<size_t>(length, 1u << 30)));
     if (rc <= 0) {
       ssize_t status = result(rc, false);
-      return total > 0 && status == io::kWouldBlock ? static_cast<ssize_t>(total) : status;
+      return total > 0 ? static_cast<ssize_t>(total) : status;
     }
     want_write_ = false;
     size_t moved = static_cast<size_t>(rc);
@@ -173,7 +177,7 @@ ssize_t Session::send_file(int file, off_t* offset, size_t count) {
     int rc = SSL_write(ssl_, buffer, static_cast<int>(got));
     if (rc <= 0) {
       ssize_t status = result(rc, false);
-      return total > 0 && status == io::kWouldBlock ? static_cast<ssize_t>(total) : status;
+      return total > 0 ? static_cast<ssize_t>(total) : status;
     }
     want_write_ = false;
     *offset += rc;
