@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import statistics
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -232,8 +233,8 @@ def version_of(name):
 class Server:
     """A fresh server process tree, started pinned, stopped with SIGTERM (SIGKILL for leftovers)."""
 
-    def __init__(self, name, argv, port, ctx, cpus, ready_path="/", env=None):
-        self.name, self.port, self.ctx = name, port, ctx
+    def __init__(self, name, argv, port, ctx, cpus, ready_path="/", env=None, tls=False):
+        self.name, self.port, self.ctx, self.tls = name, port, ctx, tls
         self.log_path = os.path.join(ctx["work"], f"{name}.{port}.log")
         environment = dict(os.environ, BENCH_STATIC_DIR=ctx["static"], PYTHONPATH=APPS, **(env or {}))
         self.log_file = open(self.log_path, "w")
@@ -250,7 +251,9 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited during start-up:\n{open(self.log_path).read()[-3000:]}")
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn = (http.client.HTTPSConnection("127.0.0.1", self.port, timeout=2,
+                                                    context=ssl._create_unverified_context()) if self.tls
+                        else http.client.HTTPConnection("127.0.0.1", self.port, timeout=2))
                 conn.request("GET", path)
                 response = conn.getresponse()
                 response.read()
@@ -447,7 +450,8 @@ def restore_idle_mode():
 # One measurement: fresh server, idle RSS, warm-up, RUNS measured wrk runs, RSS after.
 
 def measure(ctx, workload, server_name, argv, *, path="/", close=False, script=None, connections=50,
-            server_cpus=None, client_cpus=None, threads=1, ready_path="/", label=None, idle=None, loader=None):
+            server_cpus=None, client_cpus=None, threads=1, ready_path="/", label=None, idle=None, loader=None,
+            tls=False):
     args = ctx["args"]
     server_cpus = server_cpus or args.server_cpu
     client_cpus = client_cpus or args.client_cpu
@@ -460,7 +464,7 @@ def measure(ctx, workload, server_name, argv, *, path="/", close=False, script=N
     log(f"== {workload} / {label} on :{port} (load {load:.2f})")
     row = {"workload": workload, "server": label, "load": load, "idle_mode": idle_mode}
     try:
-        server = Server(server_name, argv, port, ctx, server_cpus, ready_path=ready_path)
+        server = Server(server_name, argv, port, ctx, server_cpus, ready_path=ready_path, tls=tls)
     except RuntimeError as error:
         log(f"   failed to start: {error}")
         row["skip"] = "failed to start"
@@ -468,7 +472,7 @@ def measure(ctx, workload, server_name, argv, *, path="/", close=False, script=N
     try:
         time.sleep(0.5)
         row["rss_idle"] = server.rss()
-        url = f"http://127.0.0.1:{port}{path}"
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{port}{path}"
         wrk = dict(connections=connections, cpus=client_cpus, threads=threads, close=close, script=script)
         run_load = run_wrk
         if loader:  # a load generator other than wrk (WebSocket echo): same figures
@@ -718,6 +722,33 @@ def workload_observability(ctx):
     return rows
 
 
+def tls_certificate(ctx):
+    """A self-signed P-256 certificate for 127.0.0.1 (the same file for every server)."""
+    path = os.path.join(ctx["work"], "tls.pem")
+    if not os.path.exists(path):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-keyout", path, "-out", path + ".crt"],
+                       check=True, capture_output=True)
+        with open(path, "a") as combined, open(path + ".crt") as certificate:
+            combined.write(certificate.read())
+    return path
+
+
+def workload_tls(ctx, close):
+    """TLS hello: keep-alive (the record layer's cost) or a connection per request (handshakes/s),
+    narwhal against gunicorn sync with the same certificate."""
+    workload = "tls-handshakes" if close else "tls-hello-keepalive"
+    certificate = tls_certificate(ctx)
+    rows = []
+    for name in servers_for(ctx, ["narwhal", "gunicorn-sync"]):
+        if name == "gunicorn-sync":
+            argv = lambda port: cmd_gunicorn("hello", port, CTX, "sync", ["--certfile", certificate])  # noqa: E731
+        else:
+            argv = lambda port, name=name: SERVERS[name]("hello", port, CTX, extra=["--certfile", certificate])  # noqa: E731
+        rows.append(measure(ctx, workload, name, argv, close=close, tls=True))
+    return rows
+
+
 WORKLOADS = {
     "hello-keepalive": lambda ctx: workload_hello(ctx, close=False),
     "hello-close": lambda ctx: workload_hello(ctx, close=True),
@@ -733,6 +764,8 @@ WORKLOADS = {
     "asgi-fastapi-json": lambda ctx: workload_asgi(ctx, "asgi-fastapi-json", "fastapi_app", "/json"),
     "asgi-ws-echo": lambda ctx: workload_asgi(ctx, "asgi-ws-echo", "ws_echo_asgi", "/ws", run_ws_echo),
     "observability-cost": workload_observability,
+    "tls-hello-keepalive": lambda ctx: workload_tls(ctx, close=False),
+    "tls-handshakes": lambda ctx: workload_tls(ctx, close=True),
 }
 
 
@@ -845,6 +878,14 @@ def targets(results):
             out.append((f"sync {workload}: narwhal vs narwhal-before (A/B, shown, not judged)",
                         f"{n['rps'] / b['rps'] - 1:+.1%} req/s ({n['rps']:,.0f} vs {b['rps']:,.0f}); CPU/req "
                         f"{n['server_us']:.1f} vs {b['server_us']:.1f} µs", "info"))
+    n, g = find(results, "tls-hello-keepalive", "narwhal"), find(results, "tls-hello-keepalive", "gunicorn-sync")
+    if n and g:
+        check("TLS keep-alive ≥7× gunicorn sync req/s", n["rps"] >= 7 * g["rps"],
+              f"{n['rps'] / g['rps']:.1f}× ({n['rps']:,.0f} vs {g['rps']:,.0f}); {n['server_us']:.1f} vs {g['server_us']:.1f} µs/req")
+    n, g = find(results, "tls-handshakes", "narwhal"), find(results, "tls-handshakes", "gunicorn-sync")
+    if n and g:
+        check("TLS handshakes/s (Connection: close) above gunicorn sync", n["rps"] > g["rps"],
+              f"{n['rps']:,.0f} vs {g['rps']:,.0f} handshakes/s; {n['server_us']:.0f} vs {g['server_us']:.0f} µs each")
     plain = find(results, "observability-cost", "narwhal")
     for variant, what in (("narwhal-statsd", "statsd"), ("narwhal-metrics", "Prometheus /metrics (scraped every second)")):
         measured = find(results, "observability-cost", variant)
