@@ -23,6 +23,7 @@ namespace narwhal::workers {
 
 enum class Phase {
   Handshake, // TLS: the handshake runs (header_timeout from the accept)
+  Http2,     // an HTTP/2 connection: Connection::http2 drives it; its streams are other connections
   Idle,      // between requests: nothing of the next one received (keepalive deadline)
   Head,      // bytes of a request head have arrived (header_timeout deadline)
   Body,      // head complete; the loop buffers the body before the app runs (body_timeout)
@@ -39,6 +40,8 @@ struct ServerAddress {
   bool is_unix = false;
 };
 
+class Http2Connection;  // workers/http2_bridge.h
+
 // What a policy keeps per connection beyond the engine's fields (asgi: its protocol state);
 // destroyed with the connection, in Policy::release.
 struct ProtocolState {
@@ -46,7 +49,8 @@ struct ProtocolState {
 };
 
 struct Connection {
-  Connection(UniqueFd socket, const http::ParserOptions& options) : fd(std::move(socket)), parser(options) {}
+  Connection(UniqueFd socket, const http::ParserOptions& options);
+  ~Connection();  // out of line: Http2Connection is complete there
 
   UniqueFd fd;
   std::unique_ptr<tls::Session> tls;  // on a TLS listener
@@ -56,6 +60,8 @@ struct Connection {
   bool underscore_parser = false;  // parses '_' field names for forwarder_headers
   std::optional<wsgi::Peer> peer;  // the environ's per-connection objects (built under the GIL)
   std::unique_ptr<ProtocolState> protocol;  // the policy's, when it keeps any
+  std::unique_ptr<Http2Connection> http2;   // Phase::Http2
+  bool served = false;  // a request was answered on it (h2c prior knowledge only comes first)
 
   bool keep_alive_allowed = true;  // set at dispatch: false when the worker is stopping/retiring
 

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "workers/heartbeat.h"
+#include "workers/http2_bridge.h"
 #include "base/io.h"
 #include "log/logger.h"
 #include "net/socket_ops.h"
@@ -21,6 +22,7 @@ namespace {
 constexpr uint64_t kListenerTag = 1;
 constexpr uint64_t kWatcherTag = 0;  // the --reload inotify descriptor
 constexpr uint64_t kWakeTag = 2;     // the policy's wake descriptor
+constexpr uint64_t kHandlerTag = 2;  // | an EventHandler's address (aligned: bit 1 is free)
 
 ServerAddress server_address_of(const net::Listener& listener) {
   ServerAddress server;
@@ -43,6 +45,9 @@ bool has_pending_bytes(const Connection& connection) {
 }
 
 }  // namespace
+
+Connection::Connection(UniqueFd socket, const http::ParserOptions& options) : fd(std::move(socket)), parser(options) {}
+Connection::~Connection() = default;
 
 Engine::Engine(WorkerContext& context, const WorkerOptions& options, wsgi::Application& app)
     : context_(context), options_(options), app_(app), input_(64 * 1024) {
@@ -111,6 +116,7 @@ bool Engine::step() {
   if (now >= next_expiry_scan_ms_) {
     expire(now);
     graveyard_.clear();
+    handler_graveyard_.clear();
     next_expiry_scan_ms_ = now + 1000;
   }
   const int timeout_ms = policy.wait_cooperatively(loop_.fd(), ready_list_.empty() ? 1000 : 0);
@@ -131,10 +137,14 @@ bool Engine::step() {
       policy.on_wake();
     } else if (event.data & kListenerTag) {
       if (accepting_) accept_from(static_cast<size_t>(event.data >> 1));
+    } else if (event.data & kHandlerTag) {
+      reinterpret_cast<EventHandler*>(event.data & ~kHandlerTag)->on_event(event.events);
     } else {
       auto* connection = static_cast<Connection*>(event.pointer());
       if (connection->closed) continue;  // closed earlier in this batch
-      if (connection->phase == Phase::Running) {
+      if (connection->phase == Phase::Http2) {
+        connection->http2->on_client_event(event.events);
+      } else if (connection->phase == Phase::Running) {
         // A thread runs its request and the client sent more (or hung up): not read until
         // the request is done (level-triggered, it would wake the loop again and again) —
         // unless the policy serves the connection while its app runs.
@@ -148,6 +158,7 @@ bool Engine::step() {
   }
   serve_ready_list();
   graveyard_.clear();
+  handler_graveyard_.clear();
   log::logger().statsd().flush();  // this turn's request metrics, one datagram
   return true;
 }
@@ -159,6 +170,7 @@ int Engine::finish() {
     if (connection->phase != Phase::Running) close_connection(connection);
   }
   graveyard_.clear();
+  handler_graveyard_.clear();
   return exit_status_;
 }
 
@@ -193,9 +205,13 @@ void Engine::begin_graceful_stop() {
   // `keepalive` more seconds; a request arriving meanwhile is answered with Connection: close.
   // Connections with a partly received request are served until graceful_timeout.
   const int64_t idle_deadline = heartbeat_now_ms() + std::max(options_.keepalive_s, 1) * 1000;
+  std::vector<Connection*> http2;
   for (auto& connection : connections_) {
     if (connection->phase == Phase::Idle) connection->deadline_ms = std::min(connection->deadline_ms, idle_deadline);
+    if (connection->phase == Phase::Http2) http2.push_back(connection.get());
   }
+  // HTTP/2: GOAWAY with the last stream taken; the streams in flight finish (RFC 9113 §6.8).
+  for (Connection* connection : http2) connection->http2->shutdown();
 }
 
 bool Engine::count_request() {
@@ -309,6 +325,32 @@ void Engine::watch(Connection* connection, uint32_t events) {
   connection->watching = events;
 }
 
+bool Engine::can_open_internal() const {
+  return connections_.size() < static_cast<size_t>(options_.worker_connections) + 1;
+}
+
+bool Engine::open_internal(UniqueFd fd, const Connection& like) {
+  auto owned = std::make_unique<Connection>(std::move(fd), like.underscore_parser ? underscore_parser_ : options_.parser);
+  Connection* connection = owned.get();
+  connection->address = like.address;
+  connection->server = like.server;
+  connection->underscore_parser = like.underscore_parser;
+  connection->served = true;  // never a prior-knowledge HTTP/2 connection itself
+  connection->deadline_ms = now_ms_ + options_.header_timeout_ms;
+  connection->position = connections_.insert(connections_.end(), std::move(owned));
+  process(connection);
+  return !connection->closed;
+}
+
+int Engine::watch_handler(int fd, uint32_t events, EventHandler* handler, bool registered) {
+  void* tagged = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(handler) | kHandlerTag);
+  return registered ? loop_.modify(fd, events, tagged) : loop_.add(fd, events, tagged);
+}
+
+void Engine::unwatch_handler(int fd) { (void)loop_.remove(fd); }
+
+void Engine::defer_delete(std::unique_ptr<EventHandler> handler) { handler_graveyard_.push_back(std::move(handler)); }
+
 void Engine::unwatch(Connection* connection) {
   if (!connection->registered) return;
   if (int rc = loop_.remove(connection->fd.get()); rc != 0) {
@@ -323,6 +365,7 @@ void Engine::close_connection(Connection* connection) {
   connection->closed = true;
   head_bytes_ -= connection->head_bytes;
   connection->head_bytes = 0;
+  if (connection->http2) connection->http2->abandon();  // its streams' pairs close
   policy_->release(*connection);
   connection->output.clear();
   if (connection->tls && connection->phase != Phase::Handshake) connection->tls->shutdown();  // close_notify
@@ -356,6 +399,9 @@ void Engine::expire(int64_t now) {
         break;
       case Phase::Running:
         break;  // the app's: the policy's watchdog
+      case Phase::Http2:
+        connection->http2->expire(now);  // keepalive, SETTINGS timeout, streams the client starves
+        break;
       case Phase::Idle:
         if (has_pending_bytes(*connection)) {
           // The next request arrived while the loop was busy (the sync worker's app ran

@@ -17,6 +17,7 @@
 #include "base/read_buffer.h"
 #include "net/event_loop.h"
 #include "workers/connection.h"
+#include "http/http2_session.h"
 #include "tls/context.h"
 #include "workers/file_watcher.h"
 #include "workers/worker_hooks.h"
@@ -58,7 +59,16 @@ struct WorkerOptions {
   // TLS on every listener (certfile): the master's context, inherited through fork.
   std::shared_ptr<tls::Context> tls;
   bool suppress_ragged_eofs = true;
+  // HTTP/2 (http_protocols lists h2): after TLS when ALPN chose "h2", or — http2_cleartext — a
+  // plain connection that opens with the prior-knowledge preface (docs/http2.md).
+  struct Http2 {
+    bool enabled = false;
+    bool cleartext = false;
+    http::h2::SessionOptions session;
+  } http2;
 };
+
+class EventHandler;
 
 class Engine;
 
@@ -138,12 +148,26 @@ class Engine {
   void unwatch(Connection* connection);
   // Watches the connection for `events` (level-triggered; closes it if epoll_ctl fails).
   void watch(Connection* connection, uint32_t events);
+  void close(Connection& connection) { close_connection(&connection); }
+
+  // ---- for the HTTP/2 bridge (workers/http2_bridge.h) ----
+  bool can_open_internal() const;
+  // A connection that did not come from a listener (a stream's end of a socketpair), served like
+  // a client of `like`'s address and listener. False: it was closed at once.
+  bool open_internal(UniqueFd fd, const Connection& like);
+  // Other descriptors in the loop's epoll set: `handler` gets their events (0 or -errno).
+  int watch_handler(int fd, uint32_t events, EventHandler* handler, bool registered);
+  void unwatch_handler(int fd);
+  // Destroyed after the current event batch (an event for it may still be in the batch).
+  void defer_delete(std::unique_ptr<EventHandler> handler);
 
  private:
   void accept_from(size_t listener_index);
   void process(Connection* connection);
   bool read_more(Connection* connection);  // false: the connection was closed
   bool step_handshake(Connection* connection);
+  bool detect_prior_knowledge(Connection* connection);  // h2c: false = wait or switched
+  void start_http2(Connection* connection);
   bool step_head(Connection* connection);
   bool step_body(Connection* connection);
   bool step_drain(Connection* connection);
@@ -188,6 +212,7 @@ class Engine {
   bool retiring_ = false;  // max_requests reached: stop after the current request
   int turn_requests_ = 0;  // requests served in this process() call (fairness)
   std::vector<std::unique_ptr<Connection>> graveyard_;  // closed during the current event batch
+  std::vector<std::unique_ptr<EventHandler>> handler_graveyard_;
   std::string discard_;  // body bytes drained after a response
 };
 

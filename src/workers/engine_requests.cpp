@@ -15,6 +15,7 @@
 #include "base/io.h"
 #include "log/logger.h"
 #include "workers/engine.h"
+#include "workers/http2_bridge.h"
 
 namespace narwhal::workers {
 namespace {
@@ -138,6 +139,10 @@ bool Engine::step_handshake(Connection* connection) {
   switch (connection->tls->handshake(&reason)) {
     case tls::Session::Handshake::Done:
       connection->phase = Phase::Idle;  // header_timeout still counts from the accept
+      if (options_.http2.enabled && connection->tls->alpn() == "h2") {
+        start_http2(connection);
+        return false;
+      }
       return true;
     case tls::Session::Handshake::InProgress:
       watch(connection, connection->tls->want_write() ? net::EventLoop::kWritable : net::EventLoop::kReadable);
@@ -164,9 +169,53 @@ bool Engine::step_handshake(Connection* connection) {
   return false;
 }
 
+// h2c with prior knowledge (RFC 9113 §3.3): a plain connection whose first bytes are the
+// client preface becomes an HTTP/2 connection. True: go on with HTTP/1.1 (or the connection is
+// now HTTP/2 or closed: check the phase).
+bool Engine::detect_prior_knowledge(Connection* connection) {
+  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  std::string_view received(input_.data(), input_.size());
+  const size_t compared = std::min(received.size(), kPreface.size());
+  if (received.substr(0, compared) != kPreface.substr(0, compared)) return true;
+  if (received.size() < kPreface.size()) {
+    // Part of the preface: read the rest into the buffer after it (level-triggered epoll
+    // wakes the connection again if nothing is there yet).
+    ssize_t n = connection->transport().read(input_.write_position(), input_.writable());
+    if (n > 0) {
+      input_.commit(static_cast<size_t>(n));
+      return detect_prior_knowledge(connection);
+    }
+    if (n == io::kWouldBlock) {
+      stash_input(*connection);
+      watch(connection, net::EventLoop::kReadable);
+      return true;
+    }
+    close_connection(connection);
+    return true;
+  }
+  start_http2(connection);
+  return true;
+}
+
+void Engine::start_http2(Connection* connection) {
+  std::string received(input_.data(), input_.size());  // the preface and what followed it
+  input_.clear();
+  connection->stash.clear();
+  connection->phase = Phase::Http2;
+  http::h2::SessionOptions session = options_.http2.session;
+  session.request = connection->underscore_parser ? underscore_parser_ : options_.parser;
+  session.clock = [this] { return now_ms_; };
+  connection->http2 = std::make_unique<Http2Connection>(*this, *connection, session);
+  connection->http2->start(received);
+}
+
 // Idle/Head: feed the head to the parser. true = progress (look at the phase again).
 bool Engine::step_head(Connection* connection) {
   if (input_.empty() && !read_more(connection)) return false;
+  if (connection->phase == Phase::Idle && !connection->served && options_.http2.cleartext && !connection->tls) {
+    if (!detect_prior_knowledge(connection) || connection->closed || connection->phase != Phase::Idle) return false;
+    if (input_.empty()) return false;  // a partial preface waits in the stash
+  }
   if (connection->phase == Phase::Idle) {
     // The first byte of a request starts its header_timeout, and empty lines before a request
     // line count (a client sending only CRLFs is timed out too: issue 10, item 10).
@@ -338,6 +387,7 @@ void Engine::resume(Connection& connection) {
 }
 
 void Engine::next_request(Connection* connection) {
+  connection->served = true;
   connection->parser.next_request();  // also gives back a large head's memory
   connection->phase = Phase::Idle;
   connection->deadline_ms = now_ms_ + options_.keepalive_s * 1000;
