@@ -57,14 +57,18 @@ void RequestBuilder::add(std::string_view name, std::string_view value) {
     // RFC 9113 §8.3: other pseudo-header fields (:protocol is refused by nghttp2 without
     // SETTINGS_ENABLE_CONNECT_PROTOCOL) and repeated ones are malformed; nghttp2 resets such
     // streams before we see them — kept as a second line.
-    if (slot == nullptr) return reject(400, "unknown pseudo-header field");
-    if (*seen) return reject(400, "repeated pseudo-header field");
+    if (slot == nullptr) return reject(kMalformed, "unknown pseudo-header field");
+    if (*seen) return reject(kMalformed, "repeated pseudo-header field");
     if (name == ":path" && value.size() > limits_.request_line)
       return reject(414, ":path longer than limit_request_line");
     *seen = true;
     *slot = store(arena_, value);
     return;
   }
+  // RFC 9113 §8.2.1: upper-case field names make the request malformed (nghttp2 1.52 lets
+  // them through): the stream is reset, not answered.
+  for (char c : name)
+    if (c >= 'A' && c <= 'Z') return reject(kMalformed, "upper-case field name");
   // The HTTP/1 limits: one field line is name ": " value CRLF.
   if (name.size() + value.size() + 4 > limits_.field_line)
     return reject(431, "header field larger than limit_request_field_size");
@@ -108,6 +112,19 @@ void RequestBuilder::add(std::string_view name, std::string_view value) {
 
 int RequestBuilder::finish_head() {
   if (status_ != 0) return status_;
+  // The joined cookie goes into the arena first: no view into the arena exists yet.
+  if (!cookies_.empty()) {
+    size_t total = 0;
+    for (const Span& crumb : cookies_) total += crumb.length + 2;
+    arena_.reserve(arena_.size() + total);  // the crumbs are appended from the arena itself
+    Span joined{static_cast<uint32_t>(arena_.size()), 0};
+    for (size_t i = 0; i < cookies_.size(); ++i) {
+      if (i > 0) arena_.append("; ");
+      arena_.append(view(arena_, cookies_[i]));
+    }
+    joined.length = static_cast<uint32_t>(arena_.size() - joined.offset);
+    fields_[static_cast<size_t>(cookie_position_)].value = joined;
+  }
   if (!has_method_) {
     reject(400, "no :method");
     return status_;
@@ -168,19 +185,6 @@ int RequestBuilder::finish_head() {
     return status_;
   }
 
-  // The joined cookie goes into the arena last, so every view below stays put.
-  if (!cookies_.empty()) {
-    size_t total = 0;
-    for (const Span& crumb : cookies_) total += crumb.length + 2;
-    arena_.reserve(arena_.size() + total);  // the crumbs are appended from the arena itself
-    Span joined{static_cast<uint32_t>(arena_.size()), 0};
-    for (size_t i = 0; i < cookies_.size(); ++i) {
-      if (i > 0) arena_.append("; ");
-      arena_.append(view(arena_, cookies_[i]));
-    }
-    joined.length = static_cast<uint32_t>(arena_.size() - joined.offset);
-    fields_[static_cast<size_t>(cookie_position_)].value = joined;
-  }
   RequestHead& head = request_.head;
   head.method = view(arena_, method_);
   head.target = path;
@@ -209,6 +213,8 @@ void RequestBuilder::add_trailer(std::string_view name, std::string_view value) 
     return reject(431, "trailer field larger than limit_request_field_size");
   if (trailers_.size() + 1 > limits_.fields)
     return reject(431, "more trailer fields than limit_request_fields");
+  for (char c : name)
+    if (c >= 'A' && c <= 'Z') return reject(kMalformed, "upper-case field name");
   if (forbidden_trailer(name)) return reject(400, "field not allowed in trailers");  // RFC 9110 §6.5.1
   if (has_underscore(name)) {
     if (options_.header_map == HeaderMap::Refuse) return reject(400, "'_' in a trailer field name");

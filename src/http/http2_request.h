@@ -13,6 +13,10 @@
 
 namespace narwhal::http::h2 {
 
+// finish_head()'s answer for a request RFC 9113 §8.1.1 calls malformed: the stream is reset
+// with PROTOCOL_ERROR, no response.
+inline constexpr int kMalformed = -1;
+
 class RequestBuilder {
  public:
   RequestBuilder(const ParserOptions& options, uint32_t max_header_list_size);
@@ -22,7 +26,7 @@ class RequestBuilder {
   void add(std::string_view name, std::string_view value);
   void add_trailer(std::string_view name, std::string_view value);
   // End of the header section: the pseudo-header fields become the head. Returns the status to
-  // answer instead of dispatching (400, 413, 414, 431, 501), or 0.
+  // answer instead of dispatching (400, 413, 414, 431, 501), kMalformed, or 0.
   int finish_head();
   // End of the trailer section: 0, or 400 for a field that must not be a trailer.
   int finish_trailers();

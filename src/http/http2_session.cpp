@@ -225,6 +225,10 @@ void Session::Impl::reject(Stream& stream, int status) {
     nghttp2_session_consume(session, stream.id, stream.unconsumed);
     stream.unconsumed = 0;
   }
+  if (status == kMalformed) {  // RFC 9113 §8.1.1: a stream error, no response
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream.id, NGHTTP2_PROTOCOL_ERROR);
+    return;
+  }
   char code[4] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
                   static_cast<char>('0' + status % 10), 0};
   const std::string_view date = http_date();
@@ -267,6 +271,7 @@ int Session::Impl::on_frame_recv(nghttp2_session* session, const nghttp2_frame* 
         stream->head_done = true;
         self->events.push_back(make_event(EventType::Request, stream->id));
       } else if (stream->builder.finish_trailers() != 0) {
+        stream->dropped = !stream->delivered;
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_PROTOCOL_ERROR);
         return 0;
       }

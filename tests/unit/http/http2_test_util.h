@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -109,27 +110,38 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // end_stream: no body follows (use send_data otherwise).
+  // end_stream: no body follows; otherwise the body comes through send_data (and trailers).
   int32_t request(const Fields& fields, bool end_stream = true) {
     std::vector<nghttp2_nv> nv;
     for (const auto& [name, value] : fields)
       nv.push_back({(uint8_t*)name.data(), (uint8_t*)value.data(), name.size(), value.size(),
                     NGHTTP2_NV_FLAG_NO_INDEX});
-    return nghttp2_submit_headers(session_, end_stream ? NGHTTP2_FLAG_END_STREAM : 0, -1, nullptr,
-                                  nv.data(), nv.size(), nullptr);
+    if (end_stream)
+      return nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(), nullptr, nullptr);
+    auto body = std::make_unique<Body>();
+    nghttp2_data_provider provider;
+    provider.source.ptr = body.get();
+    provider.read_callback = read_body;
+    const int32_t id =
+        nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(), &provider, nullptr);
+    bodies_[id] = std::move(body);
+    return id;
   }
   void send_data(int32_t stream_id, std::string data, bool end) {
-    bodies_[stream_id] = Body{std::move(data), 0, end};
-    nghttp2_data_provider provider;
-    provider.source.ptr = &bodies_[stream_id];
-    provider.read_callback = read_body;
-    nghttp2_submit_data(session_, end ? NGHTTP2_FLAG_END_STREAM : 0, stream_id, &provider);
+    Body& body = *bodies_[stream_id];
+    body.data.append(data);
+    body.end = end;
+    nghttp2_session_resume_data(session_, stream_id);
   }
+  // After the request's HEADERS went out (pump first): ends the body with a trailer section.
   void trailers(int32_t stream_id, const Fields& fields) {
     std::vector<nghttp2_nv> nv;
     for (const auto& [name, value] : fields)
       nv.push_back({(uint8_t*)name.data(), (uint8_t*)value.data(), name.size(), value.size(),
                     NGHTTP2_NV_FLAG_NONE});
+    Body& body = *bodies_[stream_id];
+    body.end = body.trailers = true;
+    nghttp2_session_resume_data(session_, stream_id);
     nghttp2_submit_trailer(session_, stream_id, nv.data(), nv.size());
   }
   void reset(int32_t stream_id, uint32_t code = NGHTTP2_CANCEL) {
@@ -157,8 +169,9 @@ class Client {
  private:
   struct Body {
     std::string data;
-    size_t offset;
-    bool end;
+    size_t offset = 0;
+    bool end = false;
+    bool trailers = false;
   };
   static ssize_t read_body(nghttp2_session*, int32_t, uint8_t* buffer, size_t length,
                            uint32_t* flags, nghttp2_data_source* source, void*) {
@@ -167,8 +180,9 @@ class Client {
     std::memcpy(buffer, body.data.data() + body.offset, n);
     body.offset += n;
     if (body.offset == body.data.size()) {
+      if (!body.end) return n > 0 ? static_cast<ssize_t>(n) : ssize_t{NGHTTP2_ERR_DEFERRED};
       *flags |= NGHTTP2_DATA_FLAG_EOF;
-      if (!body.end) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      if (body.trailers) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     }
     return static_cast<ssize_t>(n);
   }
@@ -205,7 +219,7 @@ class Client {
   }
 
   nghttp2_session* session_ = nullptr;
-  std::map<int32_t, Body> bodies_;
+  std::map<int32_t, std::unique_ptr<Body>> bodies_;
 };
 
 // Moves bytes both ways until neither side has anything to say; returns the server's events.
