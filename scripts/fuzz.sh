@@ -3,6 +3,7 @@
 # `make fuzz SECONDS=N [TARGET=websocket]`). Targets:
 #   http       tests/fuzz/http_parser_fuzz.cpp (seeds: the gunicorn request corpus)
 #   websocket  tests/fuzz/websocket_fuzz.cpp   (seeds: tests/fuzz/make_websocket_seeds.py)
+#   http2      tests/fuzz/http2_fuzz.cpp       (seeds: tests/fuzz/make_http2_seeds.py)
 # Builds tests/fuzz with clang-14 + libFuzzer + ASan/UBSan in build/fuzz. The growing corpus is
 # kept in build/fuzz/corpus (http) or build/fuzz/corpus-TARGET (so later runs start where
 # earlier ones stopped); crashes land in build/fuzz/artifacts/ (artifacts-TARGET/).
@@ -17,7 +18,8 @@ jobs="${JOBS:-$(nproc)}"
 case "$target" in
   http) binary=http_parser_fuzz; corpus="$build/corpus"; artifacts="$build/artifacts"; max_len=16384 ;;
   websocket) binary=websocket_fuzz; corpus="$build/corpus-websocket"; artifacts="$build/artifacts-websocket"; max_len=8192 ;;
-  *) echo "unknown fuzz target '$target' (http, websocket)" >&2; exit 2 ;;
+  http2) binary=http2_fuzz; corpus="$build/corpus-http2"; artifacts="$build/artifacts-http2"; max_len=16384 ;;
+  *) echo "unknown fuzz target '$target' (http, websocket, http2)" >&2; exit 2 ;;
 esac
 
 ./scripts/install-deps.sh
@@ -30,7 +32,7 @@ if [ "$target" = http ]; then
   /usr/bin/python3 tests/fuzz/make_seeds.py "$build/seeds"
   seeds="$build/seeds"
 else
-  /usr/bin/python3 tests/fuzz/make_websocket_seeds.py "$build/seeds-$target"
+  /usr/bin/python3 "tests/fuzz/make_${target}_seeds.py" "$build/seeds-$target"
   seeds="$build/seeds-$target"
 fi
 mkdir -p "$corpus" "$artifacts"

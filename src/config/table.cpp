@@ -11,6 +11,7 @@ std::vector<Setting> build_table() {
   add_debugging_settings(rows);
   add_mechanics_settings(rows);
   add_http_settings(rows);
+  add_http2_settings(rows);
   add_logging_settings(rows);
   add_hook_settings(rows);
   add_ssl_settings(rows);

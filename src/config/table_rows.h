@@ -20,6 +20,7 @@ void add_logging_settings(std::vector<Setting>& rows);    // Logging, Process Na
 void add_hook_settings(std::vector<Setting>& rows);       // Server Hooks
 void add_ssl_settings(std::vector<Setting>& rows);        // SSL
 void add_http_settings(std::vector<Setting>& rows);       // Server Mechanics: proxies and HTTP leniency
+void add_http2_settings(std::vector<Setting>& rows);      // HTTP/2 (refused until the engine serves it)
 void add_asgi_settings(std::vector<Setting>& rows);       // ASGI (the asgi worker, WebSocket limits)
 void add_control_settings(std::vector<Setting>& rows);    // Control (the control socket)
 

@@ -51,6 +51,8 @@ HopByHop hop_by_hop(std::string_view name) {
 
 }  // namespace
 
+bool is_hop_by_hop_field(std::string_view name) { return hop_by_hop(name) != HopByHop::No; }
+
 std::string_view reason_phrase(int status) {
   switch (status) {
     // RFC 9110 §15.2 - §15.6, with the other codes of the IANA HTTP Status Code Registry.

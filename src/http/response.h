@@ -50,6 +50,11 @@ const char* check_status(std::string_view status, int* code);
 // HTAB (RFC 9110 §5.1, §5.5).
 const char* check_field(std::string_view name, std::string_view value);
 
+// Connection, Keep-Alive, Transfer-Encoding, TE, Trailer(s), Upgrade, Proxy-Authenticate,
+// Proxy-Authorization: what the server owns and drops from an application's response (PEP 3333;
+// RFC 9113 §8.2.2 for HTTP/2, which also drops Proxy-Connection).
+bool is_hop_by_hop_field(std::string_view name);
+
 // Content-Length = 1*DIGIT (RFC 9110 §8.6), at most 18 digits; -1 when invalid.
 int64_t parse_content_length(std::string_view value);
 
