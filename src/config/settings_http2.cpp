@@ -1,6 +1,6 @@
-// Settings: HTTP/2 (gunicorn 25+'s names, flags and defaults; http2_cleartext from 26.2). The
-// codec exists (src/http/http2_session.h, docs/http.md "HTTP/2"); the engine does not serve it
-// yet, so asking for h2 is refused at start-up and the tuning rows are accepted but inert.
+// Settings: HTTP/2 (gunicorn 25+'s names, flags and defaults; http2_cleartext from 26.2), served
+// by the engine's HTTP/2 bridge (docs/http2.md). The sync worker and the Upgrade: h2c path are
+// refused at start-up (src/module/settings_check.cpp).
 #include <algorithm>
 #include <cctype>
 
@@ -10,9 +10,6 @@ namespace narwhal::config {
 
 namespace {
 
-constexpr const char* kRefusedHttp2 =
-    "the workers do not serve HTTP/2 yet; terminate HTTP/2 in a proxy in front of narwhal";
-constexpr const char* kInertHttp2 = "HTTP/2 is not served yet (http_protocols cannot list h2)";
 
 // An integer in [minimum, maximum]; out-of-range values are errors (RFC 9113 §6.5.2 bounds),
 // not clamped.
@@ -69,8 +66,7 @@ Setting http2_int(std::string name, std::string flag, int64_t default_value, int
 }  // namespace
 
 void add_http2_settings(std::vector<Setting>& rows) {
-  rows.push_back(refused(
-      {
+  rows.push_back(Setting{
           .name = "http_protocols",
           .section = "HTTP/2",
           .flags = {"--http-protocols"},
@@ -83,11 +79,11 @@ void add_http2_settings(std::vector<Setting>& rows) {
           .short_doc = "HTTP protocols to serve, in order of preference (comma-separated).",
           .doc = "`h1` is HTTP/1.1 (and 1.0); `h2` is HTTP/2 (RFC 9113), negotiated by TLS ALPN in "
                  "this order, so list `h1` after `h2` for clients without HTTP/2 (`'h2,h1'`). "
-                 "Without TLS, HTTP/2 needs *http2_cleartext*.",
-      },
-      kRefusedHttp2));
-  rows.push_back(refused(
-      {
+                 "Without TLS, HTTP/2 needs *http2_cleartext*. The sync worker serves one request "
+                 "at a time and cannot serve HTTP/2's concurrent streams: listing `h2` with it "
+                 "stops the start-up (use gthread, gevent or asgi).",
+      });
+  rows.push_back(Setting{
           .name = "http2_cleartext",
           .section = "HTTP/2",
           .flags = {"--http2-cleartext"},
@@ -104,37 +100,33 @@ void add_http2_settings(std::vector<Setting>& rows) {
                  "enables the two. As in gunicorn 26.2, only peers in *forwarded_allow_ips* are "
                  "considered: every other client is served HTTP/1.x as if this were `off`. For a "
                  "proxy that terminates TLS and speaks HTTP/2 to narwhal; never expose a cleartext "
-                 "HTTP/2 port to the internet.",
-      },
-      kRefusedHttp2));
-  rows.push_back(ignored(
+                 "HTTP/2 port to the internet. narwhal serves `prior-knowledge` only: `upgrade` and "
+                 "`both` stop the start-up (RFC 9113 §3.1 deprecated the Upgrade to h2c).",
+      });
+  rows.push_back(
       http2_int("http2_max_concurrent_streams", "--http2-max-concurrent-streams", 100, 1,
                 0x7fffffff, "Maximum concurrent streams per HTTP/2 connection.",
                 "Sent as SETTINGS_MAX_CONCURRENT_STREAMS. A client that opens more before it has "
                 "acknowledged our SETTINGS gets RST_STREAM(REFUSED_STREAM) for the extra streams; "
-                "after it, the connection is closed (PROTOCOL_ERROR)."),
-      kInertHttp2));
-  rows.push_back(ignored(
+                "after it, the connection is closed (PROTOCOL_ERROR)."));
+  rows.push_back(
       http2_int("http2_initial_window_size", "--http2-initial-window-size", 65535, 0, 0x7fffffff,
                 "Initial HTTP/2 flow-control window of each stream (bytes).",
                 "Sent as SETTINGS_INITIAL_WINDOW_SIZE: how much of a request body a client may "
                 "send before the application reads it. The window reopens as the application "
-                "reads the body, so it is also the most body a stream can make narwhal buffer."),
-      kInertHttp2));
-  rows.push_back(ignored(
+                "reads the body, so it is also the most body a stream can make narwhal buffer."));
+  rows.push_back(
       http2_int("http2_max_frame_size", "--http2-max-frame-size", 16384, 16384, 16777215,
                 "Largest HTTP/2 frame payload narwhal accepts (bytes).",
                 "Sent as SETTINGS_MAX_FRAME_SIZE (RFC 9113 §6.5.2: 16384 to 16777215). A larger "
-                "frame from the client closes the connection (FRAME_SIZE_ERROR)."),
-      kInertHttp2));
-  rows.push_back(ignored(
+                "frame from the client closes the connection (FRAME_SIZE_ERROR)."));
+  rows.push_back(
       http2_int("http2_max_header_list_size", "--http2-max-header-list-size", 65536, 0,
                 0xffffffff, "Largest HTTP/2 header list narwhal accepts (bytes after HPACK).",
                 "Sent as SETTINGS_MAX_HEADER_LIST_SIZE and enforced: the decoded names and values "
                 "plus 32 bytes per field (RFC 9113 §6.5.2). A larger request is answered `431`. "
                 "`0` advertises no limit (narwhal still applies *limit_request_fields* and "
-                "*limit_request_field_size* to HTTP/2 requests)."),
-      kInertHttp2));
+                "*limit_request_field_size* to HTTP/2 requests)."));
 }
 
 }  // namespace narwhal::config

@@ -385,8 +385,15 @@ int Session::Impl::on_frame_send(nghttp2_session* session, const nghttp2_frame* 
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
       nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0) {
     // RFC 9113 §8.1: the response is complete and the request is not: ask the client to stop
-    // sending it, without error.
-    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+    // sending it, without error — unless its whole Content-Length has arrived and only the
+    // END_STREAM flag is still on its way (clients such as httpcore send it in a frame of its
+    // own, and some treat a reset there as an error).
+    const Stream* stream = self->find(frame->hd.stream_id);
+    const RequestHead* head = stream ? &stream->builder.request().head : nullptr;
+    const bool body_complete = head && head->has_content_length && stream->body_received >= head->content_length;
+    if (!body_complete) {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+    }
   }
   return 0;
 }

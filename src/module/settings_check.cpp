@@ -41,6 +41,19 @@ std::string refusal(const config::Config& cfg) {
       same->second += " and " + setting_label(*setting);
     }
   }
+  // HTTP/2 needs a worker that serves connections concurrently (docs/http2.md).
+  const config::StringList protocols = cfg.get_list("http_protocols");
+  if (std::find(protocols.begin(), protocols.end(), "h2") != protocols.end() &&
+      resolved.kind == workers::WorkerKind::Sync) {
+    reasons.emplace_back("the sync worker serves one request at a time and cannot serve HTTP/2's concurrent "
+                         "streams; use -k gthread, gevent or asgi",
+                         "http_protocols (--http-protocols) listing h2 with the sync worker");
+  }
+  const std::string cleartext = cfg.get_string("http2_cleartext");
+  if (cleartext == "upgrade" || cleartext == "both") {
+    reasons.emplace_back("the HTTP/1.1 Upgrade to h2c is not served (RFC 9113 deprecated it); use prior-knowledge",
+                         "http2_cleartext (--http2-cleartext) " + cleartext);
+  }
   std::string message;
   for (const auto& [note, labels] : reasons) {
     if (!message.empty()) message += "; ";

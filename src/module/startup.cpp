@@ -234,6 +234,16 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   options.hooks = hooks.worker_hooks();
   options.scoreboard = context.scoreboard;
   options.tls = startup.tls.context;
+  {
+    const config::StringList protocols = cfg.get_list("http_protocols");
+    options.http2.enabled = std::find(protocols.begin(), protocols.end(), "h2") != protocols.end();
+    options.http2.cleartext = options.http2.enabled && cfg.get_string("http2_cleartext") == "prior-knowledge";
+    http::h2::SessionOptions& session = options.http2.session;
+    session.max_concurrent_streams = static_cast<uint32_t>(cfg.get_int("http2_max_concurrent_streams"));
+    session.initial_window_size = static_cast<uint32_t>(cfg.get_int("http2_initial_window_size"));
+    session.max_frame_size = static_cast<uint32_t>(cfg.get_int("http2_max_frame_size"));
+    session.max_header_list_size = static_cast<uint32_t>(cfg.get_int("http2_max_header_list_size"));
+  }
   options.suppress_ragged_eofs = cfg.get_bool("suppress_ragged_eofs");
   // Queue time from the kernel's arrival stamps when someone looks at it (docs/metrics.md).
   options.arrival_stamps = !cfg.get_string("metrics_bind").empty() ||

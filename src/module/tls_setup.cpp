@@ -63,8 +63,11 @@ bool build_tls(PyObject* server, const config::Config& cfg, TlsState* state, std
     return false;
   }
   SSL_CTX* native = reinterpret_cast<PySSLContextHead*>(context.get())->ctx;
-  // ALPN: HTTP/1.1 only until HTTP/2 is served (http_protocols).
-  std::shared_ptr<tls::Context> adopted = tls::Context::adopt(native, {"http/1.1"});
+  // ALPN: what http_protocols lists, in its order ("h1" is "http/1.1" on the wire).
+  std::vector<std::string> alpn;
+  for (const std::string& protocol : cfg.get_list("http_protocols")) alpn.push_back(protocol == "h1" ? "http/1.1" : protocol);
+  if (alpn.empty()) alpn.push_back("http/1.1");
+  std::shared_ptr<tls::Context> adopted = tls::Context::adopt(native, alpn);
   if (!adopted) {
     *error = "TLS: can't use the SSL context: " + tls::openssl_errors();
     return false;

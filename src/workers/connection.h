@@ -62,6 +62,7 @@ struct Connection {
   std::unique_ptr<ProtocolState> protocol;  // the policy's, when it keeps any
   std::unique_ptr<Http2Connection> http2;   // Phase::Http2
   bool served = false;  // a request was answered on it (h2c prior knowledge only comes first)
+  bool h2c_allowed = false;  // http2_cleartext and the peer is in forwarded_allow_ips
 
   bool keep_alive_allowed = true;  // set at dispatch: false when the worker is stopping/retiring
 

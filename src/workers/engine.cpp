@@ -281,12 +281,14 @@ void Engine::accept_from(size_t listener_index) {
       log::logger().error("accept failed: " + std::string(strerror(-rc)));
       break;
     }
-    const bool underscore = app_.environ.parses_underscore_names(peer.host, peer.family == AF_UNIX);
+    const bool peer_is_unix = peer.family == AF_UNIX;
+    const bool underscore = app_.environ.parses_underscore_names(peer.host, peer_is_unix);
     auto owned = std::make_unique<Connection>(std::move(socket), underscore ? underscore_parser_ : options_.parser);
     Connection* connection = owned.get();
     connection->address = std::move(peer);
     connection->server = &servers_[listener_index];
     connection->underscore_parser = underscore;
+    connection->h2c_allowed = options_.http2.cleartext && app_.environ.trusts(connection->address.host, peer_is_unix);
     connection->deadline_ms = now_ms_ + options_.header_timeout_ms;  // counted from the accept
     if (options_.tls) {
       // The handshake runs in this loop, never in an app slot; header_timeout bounds it.

@@ -212,7 +212,7 @@ void Engine::start_http2(Connection* connection) {
 // Idle/Head: feed the head to the parser. true = progress (look at the phase again).
 bool Engine::step_head(Connection* connection) {
   if (input_.empty() && !read_more(connection)) return false;
-  if (connection->phase == Phase::Idle && !connection->served && options_.http2.cleartext && !connection->tls) {
+  if (connection->phase == Phase::Idle && !connection->served && connection->h2c_allowed && !connection->tls) {
     if (!detect_prior_knowledge(connection) || connection->closed || connection->phase != Phase::Idle) return false;
     if (input_.empty()) return false;  // a partial preface waits in the stash
   }

@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "base/io.h"
-#include "http/chars.h"
+#include "http/text.h"
 #include "log/logger.h"
 #include "workers/engine.h"
 

@@ -69,6 +69,8 @@ class EnvironBuilder {
   bool init(const EnvironSettings& settings, PyObject* file_wrapper_type, PyObject* errors);
   Peer make_peer(const std::string& remote_host, int remote_port, const std::string& server_host,
                  int server_port, bool is_unix);
+  // Whether the peer is in forwarded_allow_ips (h2c prior knowledge is only for those).
+  bool trusts(const std::string& remote_host, bool is_unix) const { return trusted(remote_host, is_unix); }
   // make_peer(...).parse_underscore_names, without Python (the loop decides the parser at accept).
   bool parses_underscore_names(const std::string& remote_host, bool is_unix) const;
 
