@@ -5,7 +5,8 @@ Two parts:
 * `site_config(...)` renders the nginx site configuration docs/deploy.md recommends: the
   `upstream` block with its keep-alive pool, the `map` for WebSocket upgrades and the `server`
   block. It is the one source of truth: docs/deploy.md shows its output for the documented
-  example values (`python3 tests/integration/nginx.py` prints those blocks) and
+  example values (`python3 tests/integration/nginx.py` prints those blocks, `... --update-doc`
+  rewrites them in docs/deploy.md) and
   test_nginx.py::test_deploy_doc_shows_the_tested_config fails when the two differ.
 * `Nginx` runs `nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'` in the foreground with every
   path (pid, logs, temp files) inside a temporary DIR, wrapping the site configuration in a
@@ -73,6 +74,13 @@ def site_config(upstream="127.0.0.1:8000", listen="80", server_name="example.com
         "    ''      '';\n"
         "}\n"
         "\n"
+        "# The client's Host, port included; for an HTTP/1.0 request without one, server_name\n"
+        "# (narwhal answers 400 to the HTTP/1.1 request without Host nginx would send).\n"
+        "map $http_host $narwhal_host {\n"
+        "    default $http_host;\n"
+        "    ''      $host;\n"
+        "}\n"
+        "\n"
         "server {\n"
         "%(listen_lines)s"
         "    server_name %(server_name)s;\n"
@@ -81,7 +89,7 @@ def site_config(upstream="127.0.0.1:8000", listen="80", server_name="example.com
         "    proxy_http_version 1.1;\n"
         "    proxy_set_header Connection $narwhal_connection;\n"
         "    proxy_set_header Upgrade $http_upgrade;\n"
-        "    proxy_set_header Host $http_host;\n"
+        "    proxy_set_header Host $narwhal_host;\n"
         "    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
         "    proxy_set_header X-Forwarded-Proto $scheme;\n"
         "    proxy_redirect off;\n"
@@ -271,6 +279,22 @@ def doc_blocks():
     }
 
 
+def update_doc(path):
+    """Rewrites each `<!-- nginx-config: NAME -->` block of docs/deploy.md from doc_blocks()."""
+    import re
+    text = Path(path).read_text()
+    for name, block in doc_blocks().items():
+        pattern = re.compile(r"(<!-- nginx-config: %s -->\n```nginx\n).*?(```)" % re.escape(name), re.S)
+        text, count = pattern.subn(lambda m: m.group(1) + block + m.group(2), text)
+        if count != 1:
+            raise SystemExit("%s: %d blocks named %r (expected 1)" % (path, count, name))
+    Path(path).write_text(text)
+
+
 if __name__ == "__main__":
-    for name, text in doc_blocks().items():
-        print("<!-- nginx-config: %s -->\n```nginx\n%s```\n" % (name, text))
+    import sys
+    if sys.argv[1:] == ["--update-doc"]:  # python3 tests/integration/nginx.py --update-doc
+        update_doc(Path(__file__).resolve().parents[2] / "docs" / "deploy.md")
+    else:
+        for name, text in doc_blocks().items():
+            print("<!-- nginx-config: %s -->\n```nginx\n%s```\n" % (name, text))
