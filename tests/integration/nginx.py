@@ -53,7 +53,9 @@ def site_config(upstream="127.0.0.1:8000", listen="80", server_name="example.com
     tls:       (certificate, key) to terminate TLS at nginx (`listen ... ssl http2`)
     extra_locations: more `location` blocks (text, indented by 4) inside the server block
     """
-    pool = "    keepalive %d;\n" % keepalive if keepalive else ""
+    pool = ("    keepalive %d;\n"
+            "    keepalive_timeout 4s;  # below narwhal's --keep-alive 5: nginx closes idle ones\n"
+            % keepalive) if keepalive else ""
     if tls:
         listen_lines = ("    listen %s ssl http2;\n"
                         "    ssl_certificate     %s;\n"

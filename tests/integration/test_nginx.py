@@ -70,7 +70,7 @@ def test_tcp_upstream_keepalive_pool(server_factory, nginx_factory, keepalive):
     """With `keepalive 16` + HTTP/1.1 + no Connection header, 20 requests reach narwhal on one
     upstream connection (one REMOTE_PORT); without the pool (the control) each request opens
     a new one."""
-    server = server_factory("-w", "2", "--keep-alive", "75", APP)
+    server = server_factory("-w", "2", "--keep-alive", "5", APP)
     ngx = front(nginx_factory, server, keepalive=keepalive)
     seen = []
     with requests.Session() as client:
@@ -342,7 +342,7 @@ def test_hup_x3_under_load_through_nginx(server_factory, nginx_factory, worker, 
     no failed request, no 502, no upstream error in nginx's log — old workers finish what they
     hold on nginx's pooled connections and answer the next request on each with
     `Connection: close`."""
-    server = server_factory("-w", "2", *WORKER_KIND[worker], "--keep-alive", "75", "--graceful-timeout", "10", APP)
+    server = server_factory("-w", "2", *WORKER_KIND[worker], "--keep-alive", "5", "--graceful-timeout", "10", APP)
     ngx = front(nginx_factory, server, keepalive=keepalive)
     load = LoadGenerator(ngx.port, keepalive=3, close=3).start()
     try:
@@ -370,7 +370,7 @@ def test_fast_requests_do_not_wait_behind_slow_ones(server_factory, nginx_factor
     never wait for it. (sync *with* the pool: nginx reuses idle connections that a busy sync
     worker holds, and most quick requests wait behind the slow one; docs/deploy.md.)"""
     factor = timing_factor()
-    server = server_factory("-w", "2", *WORKER_KIND[worker], "--keep-alive", "75", APP)
+    server = server_factory("-w", "2", *WORKER_KIND[worker], "--keep-alive", "5", APP)
     ngx = front(nginx_factory, server, keepalive=keepalive)
     stop = time.monotonic() + 3 * factor
     latencies = []
@@ -397,12 +397,11 @@ def test_fast_requests_do_not_wait_behind_slow_ones(server_factory, nginx_factor
 
 def test_term_finishes_in_flight_requests(server_factory, nginx_factory):
     """TERM to narwhal while nginx holds pooled connections and 4 requests are in flight or
-    queued (2 sync workers, 1 s each): every one of them is answered 200, none gets a 502."""
-    server = server_factory("-w", "2", "--keep-alive", "75", "--graceful-timeout", "10", APP)
+    queued (2 sync workers, 1 s each): every one of them is answered 200, none gets a 502; the
+    idle pooled connections end when nginx's keepalive_timeout (4 s) closes them, so the
+    workers exit on their own, well before graceful_timeout (no SIGKILL)."""
+    server = server_factory("-w", "2", "--keep-alive", "5", "--graceful-timeout", "15", APP)
     ngx = front(nginx_factory, server)
-    with requests.Session() as client:  # fill the pool
-        for _ in range(5):
-            assert client.get(ngx.url + "/hello", timeout=10).status_code == 200
     results = []
 
     def slow():
@@ -412,14 +411,24 @@ def test_term_finishes_in_flight_requests(server_factory, nginx_factory):
         except Exception as error:  # counted below
             results.append((None, repr(error)))
 
+    # fill the pool: 6 connections, 2 of them still idle in it when the TERM comes
+    warm = [threading.Thread(target=requests.get, args=(ngx.url + "/sleep?s=0.2",), kwargs={"timeout": 10})
+            for _ in range(6)]
+    for thread in warm:
+        thread.start()
+    for thread in warm:
+        thread.join(10)
     threads = [threading.Thread(target=slow) for _ in range(4)]
     for thread in threads:
         thread.start()
     time.sleep(0.3 * timing_factor())  # all 4 sent: 2 running, 2 waiting for a worker
+    stopped_at = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     for thread in threads:
         thread.join(20)
     assert results == [(200, "slept")] * 4, results
-    assert server.proc.wait(15) == 0
+    assert server.proc.wait(20) == 0
+    assert time.monotonic() - stopped_at < 12, "the workers waited for graceful_timeout"
+    assert "SIGKILL" not in server.stderr_text(), server.stderr_text()[-2000:]
     statuses = upstream_statuses(ngx)
-    assert "502" not in statuses and statuses.count("200") == 9, ngx.access_log()
+    assert "502" not in statuses and statuses.count("200") == 10, ngx.access_log()
