@@ -11,9 +11,9 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import tempfile
 import threading
@@ -57,12 +57,12 @@ def upstream_statuses(ngx):
 
 # --------------------------------------------------------------------------------------------
 def test_deploy_doc_shows_the_tested_config():
-    """docs/deploy.md shows exactly what site_config() renders (regenerate the blocks with
-    `python3 tests/integration/nginx.py`)."""
+    """docs/deploy.md shows exactly what site_config() renders."""
     doc = (REPO / "docs" / "deploy.md").read_text()
     for name, text in doc_blocks().items():
         block = "<!-- nginx-config: %s -->\n```nginx\n%s```" % (name, text)
-        assert block in doc, "docs/deploy.md lacks (or has a stale copy of) the %r block:\n%s" % (name, block)
+        assert block in doc, ("docs/deploy.md lacks (or has a stale copy of) the %r block; "
+                              "`python3 tests/integration/nginx.py --update-doc` rewrites it:\n%s" % (name, block))
 
 
 @pytest.mark.parametrize("keepalive", [16, 0], ids=["pool", "no-pool"])
@@ -104,7 +104,7 @@ def test_unix_socket_upstream(server_factory, nginx_factory):
                 assert env["REMOTE_ADDR"] == "" and "REMOTE_PORT" not in env  # a unix-socket peer
         assert all("upstream=unix:%s upstream_status=200" % sock in line for line in ngx.access_log()), ngx.access_log()
     finally:
-        subprocess.run(["rm", "-rf", str(directory)], check=False)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_forwarded_headers_reach_environ(server_factory, nginx_factory):
@@ -152,7 +152,7 @@ def certificate():
     os.chmod(directory, 0o755)
     os.chmod(key, 0o644)
     yield str(cert), str(key)
-    subprocess.run(["rm", "-rf", str(directory)], check=False)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "untrusted"])
@@ -219,7 +219,7 @@ def test_50mib_upload(server_factory, nginx_factory, location):
     try:
         answer = send_upload(ngx.port, location + "hash?marker=%s" % marker, data, first, between)
     finally:
-        subprocess.run(["rm", "-rf", str(directory)], check=False)
+        shutil.rmtree(directory, ignore_errors=True)
     assert answer["len"] == len(data)
     assert answer["sha256"] == hashlib.sha256(data).hexdigest()
     assert seen_before_rest == [location == "/upload/"]
@@ -249,7 +249,7 @@ def test_streamed_response_arrives_incrementally(server_factory, nginx_factory, 
         assert response.read() == b"chunk-2 gate-seen\n"
     finally:
         connection.close()
-        subprocess.run(["rm", "-rf", str(directory)], check=False)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.mark.parametrize("location", ["/stream/", "/plain/stream/"], ids=["buffering-off", "default"])
@@ -281,7 +281,7 @@ def test_client_that_does_not_read(server_factory, nginx_factory, location):
             received += piece
     finally:
         sock.close()
-        subprocess.run(["rm", "-rf", str(directory)], check=False)
+        shutil.rmtree(directory, ignore_errors=True)
     head, _, body = bytes(received).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ")
     if b"transfer-encoding: chunked" in head.lower():
@@ -358,7 +358,8 @@ def test_hup_x3_under_load_through_nginx(server_factory, nginx_factory, worker, 
     assert load.stats.ok > 300, load.stats.ok
     statuses = upstream_statuses(ngx)
     assert statuses and set(statuses) == {"200"}, sorted(set(statuses))
-    assert server.stderr_text().count("Handling signal: hup") == 3
+    log = server.stderr_text()
+    assert log.count("Handling signal: hup") == 3 and log.count("Booting worker") >= 8, log[-3000:]
     errors = [line for line in ngx.error_log().splitlines() if "[error]" in line or "[warn]" in line]
     assert not errors, errors[:5]
 
