@@ -10,7 +10,7 @@ Two parts:
   test_nginx.py::test_deploy_doc_shows_the_tested_config fails when the two differ.
 * `Nginx` runs `nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'` in the foreground with every
   path (pid, logs, temp files) inside a temporary DIR, wrapping the site configuration in a
-  test-only main context (`test_main_config`). As root (CI) nginx's workers switch to the
+  test-only main context (`main_config`). As root (CI) nginx's workers switch to the
   `user` directive's account: it is set to the current user and group so they can reach DIR
   and unix sockets in it; as a normal user the directive is left out (nginx would ignore it).
 
@@ -127,7 +127,7 @@ def uwsgi_location(path="/uwsgi/", upstream="unix:/run/narwhal/narwhal-uwsgi.soc
             "    }\n" % (path, upstream))
 
 
-def test_main_config(directory, site_file, worker_processes=1):
+def main_config(directory, site_file, worker_processes=1):
     """The test-only main context around a site file: everything inside `directory`."""
     d = str(directory)
     user = ""
@@ -189,7 +189,7 @@ class Nginx:
     def start(self, timeout=READY_TIMEOUT):
         (self.dir / "site.conf").write_text(self.site)
         (self.dir / "nginx.conf").write_text(
-            test_main_config(self.dir, self.dir / "site.conf", self.worker_processes))
+            main_config(self.dir, self.dir / "site.conf", self.worker_processes))
         with contextlib.suppress(OSError):
             shutil.copy("/etc/nginx/uwsgi_params", self.dir / "uwsgi_params")
         self._stderr = open(self.dir / "stderr.log", "wb")

@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -24,7 +25,7 @@ import pytest
 import requests
 import websockets
 
-from harness import REPO, timing_factor, wait_until
+from harness import REPO, narwhal_binary, timing_factor, wait_until
 from loadgen import LoadGenerator
 from nginx import doc_blocks, site_config
 
@@ -435,3 +436,29 @@ def test_term_finishes_in_flight_requests(server_factory, nginx_factory):
     assert "SIGKILL" not in server.stderr_text(), server.stderr_text()[-2000:]
     statuses = upstream_statuses(ngx)
     assert "502" not in statuses and statuses.count("200") == 10, ngx.access_log()
+
+
+# --------------------------------------------------------------------------------------------
+def test_readiness_probe_of_deploy_doc(server_factory):
+    """docs/deploy.md's readiness probe: `narwhalc -s SOCKET -c "show stats" -j` exits 0 with
+    workers_current == workers_target while narwhal serves, and fails once the master is gone."""
+    directory = shared_tmpdir()
+    control = directory / "narwhal.ctl"
+    script = Path(narwhal_binary()).with_name("narwhalc")
+    narwhalc = [str(script)] if script.exists() else [sys.executable, "-m", "narwhal.ctl"]
+
+    def probe():
+        return subprocess.run(narwhalc + ["-s", str(control), "-c", "show stats", "-j"],
+                              capture_output=True, text=True, timeout=20)
+
+    try:
+        server = server_factory("-w", "2", "--control-socket", str(control), APP)
+        wait_until(lambda: probe().returncode == 0 and json.loads(probe().stdout)["workers_current"] == 2,
+                   timeout=10 * timing_factor(), message="the probe to pass")
+        stats = json.loads(probe().stdout)
+        assert stats["workers_current"] == stats["workers_target"] == 2
+        assert server.terminate() == 0
+        failed = probe()
+        assert failed.returncode == 1 and "Error" in failed.stderr, failed
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
