@@ -11,7 +11,7 @@ packages=(
   python3-pytest python3-requests python3-httpx python3-gevent python3-pastedeploy
   python3-flask python3-django python3-pyramid python3-falcon python3-bottle
   python3-uvloop python3-starlette python3-fastapi python3-quart python3-websockets python3-aiofiles
-  gunicorn wrk curl procps pkg-config systemd
+  gunicorn wrk curl procps pkg-config systemd nginx-light openssl
 )
 if [ $# -gt 0 ]; then packages=("$@"); fi
 missing=()

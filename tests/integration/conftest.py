@@ -145,3 +145,18 @@ def basic_server(module_server_factory):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def nginx_factory():
+    """A real nginx in front of narwhal (nginx.py): nginx_factory(site_text) -> Nginx, started from
+    a temporary directory and stopped at the end of the test. A missing nginx fails the test."""
+    from nginx import NginxFactory, nginx_problem
+    problem = nginx_problem()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    factory = NginxFactory()
+    try:
+        yield factory
+    finally:
+        factory.cleanup()
