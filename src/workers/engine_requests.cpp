@@ -202,6 +202,7 @@ void Engine::start_http2(Connection* connection) {
   input_.clear();
   connection->stash.clear();
   connection->phase = Phase::Http2;
+  connection->deadline_ms = 0;  // every expiry scan: Http2Connection::expire keeps its own timers
   http::h2::SessionOptions session = options_.http2.session;
   session.request = connection->underscore_parser ? underscore_parser_ : options_.parser;
   session.clock = [this] { return now_ms_; };

@@ -15,7 +15,9 @@ import time
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
+import h2.settings
 import httpx
 import pytest
 import trustme
@@ -181,3 +183,23 @@ def test_graceful_stop_finishes_streams_in_flight(server_factory, pki, tmp_path)
     out, _ = curl.communicate(timeout=40)
     assert out.split() == ["200", "2", str(64 << 20)]
     assert server.proc.wait(timeout=20) == 0
+
+
+def test_a_window_the_client_never_opens_is_reset_after_write_timeout(server_factory, pki):
+    server = h2_server(server_factory, pki, "gthread", "--write-timeout", "2")
+    sock, connection = raw_h2(server, pki)
+    connection.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    stream = connection.get_next_available_stream_id()
+    connection.send_headers(stream, [(":method", "GET"), (":path", "/big?mib=1"), (":scheme", "https"),
+                                     (":authority", "localhost")], end_stream=True)
+    sock.sendall(connection.data_to_send())
+    started = time.monotonic()
+    # Meanwhile the worker serves others.
+    with client(pki) as http:
+        assert http.get("https://localhost:%d/x" % server.port).status_code == 200
+    events, _ = read_events(sock, connection, lambda seen: any(isinstance(e, h2.events.StreamReset) for e in seen),
+                            timeout=15)
+    reset = [e for e in events if isinstance(e, h2.events.StreamReset)][0]
+    assert reset.stream_id == stream and reset.error_code == h2.errors.ErrorCodes.CANCEL
+    assert 2 <= time.monotonic() - started < 8
+    sock.close()
