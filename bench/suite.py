@@ -355,6 +355,21 @@ def run_ws_echo(url, seconds, connections, cpus):
             "wrk_cpu_s": usage.ru_utime + usage.ru_stime, "text": text}
 
 
+def run_h2load(url, seconds, connections, cpus):
+    """HTTP/2 load (h2load, nghttp2-client): `connections` connections × 10 concurrent streams."""
+    argv = ["taskset", "-c", cpus, "h2load", "-c", str(connections), "-m", "10", "-D", str(seconds), url]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    text = proc.stdout.read()
+    rps = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", text)
+    done = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", text)
+    if not rps or not done:
+        raise RuntimeError(f"h2load failed ({status}):\n{text}")
+    return {"requests": int(done.group(3)), "rps": float(rps.group(1)),
+            "errors": int(done.group(4)) + int(done.group(5)), "p50_ms": 0.0, "p99_ms": 0.0,
+            "wrk_cpu_s": usage.ru_utime + usage.ru_stime, "text": text}
+
+
 def parse_wrk_text(text):
     with tempfile.NamedTemporaryFile("w", delete=False) as f:
         f.write(text)
@@ -749,6 +764,21 @@ def workload_tls(ctx, close):
     return rows
 
 
+def workload_http2(ctx):
+    """HTTP/2 hello over TLS with h2load (100 streams: 10 connections × 10), narwhal gthread and asgi,
+    beside the same servers over TLS HTTP/1.1 keep-alive with wrk (50 connections)."""
+    certificate = tls_certificate(ctx)
+    rows = []
+    for name, app in (("narwhal-gthread", "hello"), ("narwhal-asgi", "hello")):
+        if name not in servers_for(ctx, [name]):
+            continue
+        argv = lambda port, name=name, app=app: SERVERS[name](app, port, CTX, extra=["--certfile", certificate, "--http-protocols", "h2,h1"])  # noqa: E731
+        rows.append(measure(ctx, "http2-hello", name, argv, tls=True, loader=run_h2load, connections=10,
+                            label=name + " h2"))
+        rows.append(measure(ctx, "http2-hello", name, argv, tls=True, label=name + " h1.1"))
+    return rows
+
+
 WORKLOADS = {
     "hello-keepalive": lambda ctx: workload_hello(ctx, close=False),
     "hello-close": lambda ctx: workload_hello(ctx, close=True),
@@ -766,6 +796,7 @@ WORKLOADS = {
     "observability-cost": workload_observability,
     "tls-hello-keepalive": lambda ctx: workload_tls(ctx, close=False),
     "tls-handshakes": lambda ctx: workload_tls(ctx, close=True),
+    "http2-hello": workload_http2,
 }
 
 

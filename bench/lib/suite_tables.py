@@ -27,6 +27,7 @@ TITLES = {
     "asgi-ws-echo": "WebSocket echo, 50 connections, 32-byte text messages (`apps/ws_echo_asgi.py`, bench/tools/ws_echo_load.cpp): messages/s in the req/s column",
     "observability-cost": "Hello world, keep-alive: plain, with statsd (to a UDP port nobody reads), with Prometheus /metrics (scraped every second)",
     "tls-hello-keepalive": "TLS hello world, keep-alive (same P-256 certificate; gunicorn sync closes every connection, so each of its requests is a handshake)",
+    "http2-hello": "HTTP/2 hello world over TLS: h2load, 10 connections × 10 streams (h2), beside wrk over TLS HTTP/1.1 keep-alive (h1.1), same server",
     "tls-handshakes": "TLS hello world with `Connection: close`: a full TLS 1.3 handshake (ECDHE P-256, ECDSA) per request",
 }
 IDLE_TITLE = "{n} idle keep-alive connections + 50 active wrk clients (hello, 1 worker)"
