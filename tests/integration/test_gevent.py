@@ -141,6 +141,7 @@ def test_slow_upload_streams_while_others_are_served(server_factory):
     """A body larger than body_buffer_size streams through wsgi.input: the greenlet reading it
     waits cooperatively, so a slow uploader holds only its greenlet."""
     srv = server_factory(*GEVENT, "--body-timeout", "5", APP)
+    timed_get(srv, "/hello")  # the worker has booted (the master listens before it does)
     total = 300_000
     with srv.raw(timeout=10) as slow:
         slow.send(build_request("POST", "/upload", [("Content-Length", str(total))]))
@@ -201,6 +202,7 @@ def test_graceful_timeout_abandons_the_rest_and_says_so(server_factory):
     """HUP: the old worker lets its greenlets run for graceful_timeout, then says so and leaves
     (on TERM the master's own graceful_timeout SIGKILL may come first, as in gunicorn)."""
     srv = server_factory(*GEVENT, "--graceful-timeout", "1", APP)
+    assert srv.get("/hello", timeout=10).text == "hello"  # booted: the /sleep below really runs
     old = worker_pids(srv)[0]
     holder = threading.Thread(target=lambda: _swallow(lambda: srv.get("/sleep?s=30", timeout=10)))
     holder.start()

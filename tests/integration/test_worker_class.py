@@ -63,16 +63,10 @@ def test_python_class_object_in_config_file_is_refused(cli, tmp_path):
 
 
 # --------------------------------------------------------------------------- refused settings
-def test_certfile_and_keyfile_are_refused(cli):
-    err = refused(cli, "--certfile", "x", "--keyfile", "y")
-    assert "certfile (--certfile)" in err and "keyfile (--keyfile)" in err, err
-    assert "TLS is not implemented yet" in err, err
-    assert "https://" not in err
-
-
-def test_certfile_alone_is_refused(cli):
-    err = refused(cli, "--certfile", "x")
-    assert "setting certfile (--certfile) is not supported by narwhal yet" in err, err
+def test_h2_with_the_sync_worker_is_refused(cli):
+    err = refused(cli, "--http-protocols", "h2,h1")
+    assert "http_protocols (--http-protocols) listing h2 with the sync worker" in err, err
+    assert "use -k gthread, gevent or asgi" in err, err
 
 
 def test_proxy_protocol_is_refused(cli):
@@ -82,9 +76,9 @@ def test_proxy_protocol_is_refused(cli):
 
 def test_refused_setting_from_config_file(cli, tmp_path):
     shutil.copy(APPS_DIR / "wsgi_basic.py", tmp_path / "wsgi_basic.py")
-    (tmp_path / "gunicorn.conf.py").write_text("keyfile = '/etc/ssl/key.pem'\n")
+    (tmp_path / "gunicorn.conf.py").write_text("http2_cleartext = 'upgrade'\n")
     err = refused(cli, cwd=tmp_path)
-    assert "setting keyfile (--keyfile) is not supported" in err, err
+    assert "setting http2_cleartext (--http2-cleartext) upgrade is not supported" in err, err
 
 
 # --------------------------------------------------------------------------- ignored settings
@@ -124,5 +118,5 @@ def test_print_config_marks_unsupported_settings(cli):
     p = cli("--print-config", "wsgi_basic:app", timeout=15)
     assert p.returncode == 0, output(p)
     assert re.search(r"^logconfig\s+= None  # no effect in narwhal yet$", p.stdout, re.M), p.stdout
-    assert re.search(r"^certfile\s+= None  # refused by narwhal", p.stdout, re.M), p.stdout
+    assert re.search(r"^certfile\s+= None$", p.stdout, re.M), p.stdout  # honoured: no mark
     assert re.search(r"^workers\s+= 1$", p.stdout, re.M), p.stdout
