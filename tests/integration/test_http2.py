@@ -17,6 +17,7 @@ import h2.config
 import h2.connection
 import h2.errors
 import h2.events
+import h2.exceptions
 import h2.settings
 import httpx
 import pytest
@@ -202,4 +203,44 @@ def test_a_window_the_client_never_opens_is_reset_after_write_timeout(server_fac
     reset = [e for e in events if isinstance(e, h2.events.StreamReset)][0]
     assert reset.stream_id == stream and reset.error_code == h2.errors.ErrorCodes.CANCEL
     assert 2 <= time.monotonic() - started < 8
+    sock.close()
+
+
+def test_settings_are_advertised_and_enforced(server_factory, pki):
+    server = h2_server(server_factory, pki, "gthread", "--http2-max-concurrent-streams", "3",
+                       "--http2-initial-window-size", "100000", "--http2-max-frame-size", "32768",
+                       "--http2-max-header-list-size", "4096")
+    sock, connection = raw_h2(server, pki)
+    read_events(sock, connection, lambda seen: any(isinstance(e, h2.events.RemoteSettingsChanged) for e in seen))
+    settings = connection.remote_settings
+    assert settings.max_concurrent_streams == 3
+    assert settings.initial_window_size == 100000
+    assert settings.max_frame_size == 32768
+    assert settings.max_header_list_size == 4096
+    # A header list past 4096 bytes: 431, the HTTP/1 answer, on that stream only.
+    stream = connection.get_next_available_stream_id()
+    connection.send_headers(stream, [(":method", "GET"), (":path", "/"), (":scheme", "https"),
+                                     (":authority", "localhost"), ("x-big", "v" * 5000)], end_stream=True)
+    sock.sendall(connection.data_to_send())
+    events, _ = read_events(sock, connection, lambda seen: any(
+        isinstance(e, (h2.events.ResponseReceived, h2.events.StreamReset)) and e.stream_id == stream for e in seen))
+    answer = [e for e in events if getattr(e, "stream_id", None) == stream][0]
+    assert isinstance(answer, h2.events.ResponseReceived) and dict(answer.headers)[b":status"] == b"431"
+    sock.close()
+    # More than 3 streams at once (sent before our SETTINGS reached the client): the extra ones
+    # are refused (the client may retry them), the first three answered.
+    sock, connection = raw_h2(server, pki)
+    streams = []
+    for _ in range(5):
+        stream = connection.get_next_available_stream_id()
+        connection.send_headers(stream, [(":method", "GET"), (":path", "/x"), (":scheme", "https"),
+                                         (":authority", "localhost")], end_stream=True)
+        streams.append(stream)
+    sock.sendall(connection.data_to_send())
+    events, _ = read_events(sock, connection, lambda seen: sum(
+        isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset)) for e in seen) >= 5)
+    ended = {e.stream_id for e in events if isinstance(e, h2.events.StreamEnded)}
+    refused = {e.stream_id for e in events if isinstance(e, h2.events.StreamReset)
+               and e.error_code == h2.errors.ErrorCodes.REFUSED_STREAM}
+    assert len(ended) >= 3 and ended | refused == set(streams)
     sock.close()
