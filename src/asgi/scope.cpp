@@ -116,8 +116,13 @@ py::Ref ScopeBuilder::common(const http::RequestHead& head, PyObject* type, PyOb
   return scope;
 }
 
-py::Ref ScopeBuilder::http(const http::RequestHead& head, PyObject* client, PyObject* server, PyObject* state, bool https) {
+py::Ref ScopeBuilder::http(const http::RequestHead& head, PyObject* client, PyObject* server, PyObject* state, bool https,
+                           bool http2) {
   py::Ref scope = common(head, type_http_.get(), https ? scheme_https_.get() : scheme_http_.get(), client, server, state);
+  if (scope && http2) {
+    static PyObject* version_2 = PyUnicode_InternFromString("2");
+    if (PyDict_SetItem(scope.get(), keys_.http_version, version_2) != 0) return py::Ref();
+  }
   if (scope && !set_steal(scope.get(), keys_.method, method(head.method))) return py::Ref();
   return scope;
 }

@@ -23,7 +23,9 @@ class ScopeBuilder {
 
   // `client`/`server`: address tuples (address_tuple); `state`: the lifespan state (copied
   // into the scope) or null; `https`: the request came over TLS or a trusted proxy said so.
-  py::Ref http(const http::RequestHead& head, PyObject* client, PyObject* server, PyObject* state, bool https);
+  // `http2`: the request came as an HTTP/2 stream (http_version "2").
+  py::Ref http(const http::RequestHead& head, PyObject* client, PyObject* server, PyObject* state, bool https,
+               bool http2 = false);
   py::Ref websocket(const http::RequestHead& head, PyObject* client, PyObject* server, PyObject* state,
                     bool https, const std::vector<std::string>& subprotocols);
 

@@ -209,6 +209,10 @@ std::string_view Session::cipher() const {
 
 int Session::cipher_bits() const { return SSL_get_cipher_bits(ssl_, nullptr); }
 
+PeerInfo Session::peer_info() const {
+  return {peer_certificate_der(), std::string(version()), std::string(cipher()), cipher_bits(), std::string(alpn())};
+}
+
 std::string Session::peer_certificate_der() const {
   X509* certificate = SSL_get1_peer_certificate(ssl_);
   if (!certificate) return {};

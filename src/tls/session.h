@@ -15,6 +15,16 @@
 
 namespace narwhal::tls {
 
+// What the app may learn of a TLS connection (environ['gunicorn.socket'], docs/tls.md), copied
+// out of the session: an HTTP/2 stream's internal connection carries its client's.
+struct PeerInfo {
+  std::string certificate_der;  // empty: no client certificate
+  std::string version;
+  std::string cipher;
+  int cipher_bits = 0;
+  std::string alpn;
+};
+
 class Session {
  public:
   // `suppress_ragged_eofs`: a peer closing without close_notify reads as EOF (gunicorn's
@@ -54,6 +64,7 @@ class Session {
   std::string_view cipher() const;
   int cipher_bits() const;
   std::string peer_certificate_der() const;  // empty: the client sent none
+  PeerInfo peer_info() const;
 
  private:
   ssize_t result(int rc, bool reading);

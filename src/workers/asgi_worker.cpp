@@ -216,7 +216,7 @@ bool AsgiConnection::start(const http::RequestHead& head) {
       ping_sent_ms_ = 0;
       server_closed_ = false;
       policy_.websocket_started(this);
-      scope = policy_.scopes().websocket(*head_, client.get(), server.get(), policy_.state(), connection_.tls != nullptr, handshake.subprotocols);
+      scope = policy_.scopes().websocket(*head_, client.get(), server.get(), policy_.state(), connection_.secure, handshake.subprotocols);
     }
   }
   if (!ws_) {
@@ -227,7 +227,8 @@ bool AsgiConnection::start(const http::RequestHead& head) {
     info.keep_alive = head_->keep_alive && connection_.keep_alive_allowed;
     info.expect_continue = head_->expect_continue && !connection_.parser.message_complete();
     exchange_.emplace(*this, info, response_head_);
-    scope = policy_.scopes().http(*head_, client.get(), server.get(), policy_.state(), connection_.tls != nullptr);
+    scope = policy_.scopes().http(*head_, client.get(), server.get(), policy_.state(), connection_.secure,
+                                  connection_.via_http2);
   }
   py::Ref coroutine;
   if (scope && asgi::make_channel(endpoint(), policy_.loop(), &channel_)) {

@@ -63,6 +63,9 @@ struct Connection {
   std::unique_ptr<Http2Connection> http2;   // Phase::Http2
   bool served = false;  // a request was answered on it (h2c prior knowledge only comes first)
   bool h2c_allowed = false;  // http2_cleartext and the peer is in forwarded_allow_ips
+  bool secure = false;       // came over TLS (an HTTP/2 stream's internal connection: its client did)
+  bool via_http2 = false;    // an HTTP/2 stream's internal connection (SERVER_PROTOCOL HTTP/2)
+  std::shared_ptr<const tls::PeerInfo> tls_peer;  // such a stream's client's TLS, for the environ
 
   bool keep_alive_allowed = true;  // set at dispatch: false when the worker is stopping/retiring
 

@@ -293,6 +293,7 @@ void Engine::accept_from(size_t listener_index) {
     if (options_.tls) {
       // The handshake runs in this loop, never in an app slot; header_timeout bounds it.
       connection->tls = std::make_unique<tls::Session>(*options_.tls, connection->fd.get(), options_.suppress_ragged_eofs);
+      connection->secure = true;
       connection->phase = Phase::Handshake;
       if (!connection->tls->valid()) {
         log::logger().error("TLS: can't create a session: " + tls::openssl_errors());
@@ -338,6 +339,9 @@ bool Engine::open_internal(UniqueFd fd, const Connection& like) {
   connection->server = like.server;
   connection->underscore_parser = like.underscore_parser;
   connection->served = true;  // never a prior-knowledge HTTP/2 connection itself
+  connection->secure = like.secure;
+  connection->via_http2 = true;
+  if (like.tls) connection->tls_peer = std::make_shared<const tls::PeerInfo>(like.tls->peer_info());
   connection->deadline_ms = now_ms_ + options_.header_timeout_ms;
   connection->position = connections_.insert(connections_.end(), std::move(owned));
   process(connection);

@@ -37,7 +37,9 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
     connection.peer = app_.environ.make_peer(connection.address.host, connection.address.port,
                                              connection.server->host, connection.server->port,
                                              connection.address.family == AF_UNIX);
-    if (connection.tls) connection.peer->tls_socket = wsgi::tls_peer_socket(*connection.tls);
+    if (connection.tls) connection.peer->tls_socket = wsgi::tls_peer_socket(connection.tls->peer_info());
+    else if (connection.tls_peer) connection.peer->tls_socket = wsgi::tls_peer_socket(*connection.tls_peer);
+    connection.peer->http2 = connection.via_http2;
   }
   const http::RequestHead* head = request_head(connection);
   if (!head) {

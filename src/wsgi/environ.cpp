@@ -16,7 +16,7 @@ namespace {
 struct Names {
   PyObject *request_method, *script_name, *path_info, *query_string, *raw_uri, *content_type,
       *content_length, *server_name, *server_port, *server_protocol, *remote_addr, *remote_port,
-      *wsgi_input, *wsgi_url_scheme, *http, *https, *http_1_0, *http_1_1, *empty, *http_host, *gunicorn_socket;
+      *wsgi_input, *wsgi_url_scheme, *http, *https, *http_1_0, *http_1_1, *empty, *http_host, *gunicorn_socket, *http_2;
 };
 
 Names& names() {
@@ -43,6 +43,7 @@ Names& names() {
     v.empty = PyUnicode_InternFromString("");
     v.http_host = PyUnicode_InternFromString("HTTP_HOST");
     v.gunicorn_socket = PyUnicode_InternFromString("gunicorn.socket");
+    v.http_2 = PyUnicode_InternFromString("HTTP/2");
     return v;
   }();
   return n;
@@ -272,7 +273,7 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
             set_item(environ, n.query_string, latin1(target.query)) &&
             set_item(environ, n.raw_uri, latin1(head.target)) &&
             set_item(environ, n.server_protocol,
-                     py::Ref::borrow(head.version_minor == 0 ? n.http_1_0 : n.http_1_1)) &&
+                     py::Ref::borrow(peer.http2 ? n.http_2 : head.version_minor == 0 ? n.http_1_0 : n.http_1_1)) &&
             PyDict_SetItem(environ, n.wsgi_input, input) == 0 &&
             PyDict_SetItem(environ, n.remote_addr, peer.remote_addr.get()) == 0 &&
             (!peer.remote_port || PyDict_SetItem(environ, n.remote_port, peer.remote_port.get()) == 0) &&

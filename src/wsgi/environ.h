@@ -43,6 +43,7 @@ struct Peer {
   bool filter_underscore_names = false;  // false when forwarder_headers holds "*"
   std::string remote_text;  // for the access log
   py::Ref tls_socket;  // TLS: environ['gunicorn.socket'] (narwhal._tls.PeerSocket), else null
+  bool http2 = false;  // an HTTP/2 stream: SERVER_PROTOCOL "HTTP/2"
 };
 
 // What forwarded_head decided for a request.

@@ -9,6 +9,6 @@
 namespace narwhal::wsgi {
 
 // GIL held. Null (no Python error left set) if it cannot be built: the environ goes without it.
-py::Ref tls_peer_socket(const tls::Session& session);
+py::Ref tls_peer_socket(const tls::PeerInfo& peer);
 
 }  // namespace narwhal::wsgi
