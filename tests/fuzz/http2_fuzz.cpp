@@ -100,6 +100,8 @@ struct OutputChecker {
 };
 
 struct Driver {
+  Driver(Session& session, bool not_reading, bool empty)
+      : server(session), no_read(not_reading), empty_responses(empty) {}
   Session& server;
   OutputChecker checker;
   bool no_read;
@@ -208,7 +210,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     options.max_outbound_ack = 50;
   }
   Session server(options);
-  Driver driver{server, {}, (flags & 4) != 0, (flags & 8) != 0};
+  Driver driver(server, (flags & 4) != 0, (flags & 8) != 0);
   std::string client = std::string(kPreface);
 
   if (flags & 1) {
