@@ -65,8 +65,8 @@ void RequestBuilder::add(std::string_view name, std::string_view value) {
     *slot = store(arena_, value);
     return;
   }
-  // RFC 9113 §8.2.1: upper-case field names make the request malformed (nghttp2 1.52 lets
-  // them through): the stream is reset, not answered.
+  // RFC 9113 §8.2.1: upper-case field names make the request malformed: the stream is reset,
+  // not answered (nghttp2 resets it first; kept as a second line, like the pseudo-headers).
   for (char c : name)
     if (c >= 'A' && c <= 'Z') return reject(kMalformed, "upper-case field name");
   // The HTTP/1 limits: one field line is name ": " value CRLF.

@@ -138,6 +138,7 @@ struct Session::Impl {
   int64_t settings_from = 0;
   uint64_t resets = 0;
   size_t empty_frames = 0;
+  bool flood = false;  // a callback stopped reading: GOAWAY(ENHANCE_YOUR_CALM) from receive()
 };
 
 Session::Impl::Impl(const SessionOptions& session_options)
@@ -283,8 +284,11 @@ int Session::Impl::on_frame_recv(nghttp2_session* session, const nghttp2_frame* 
         // Frames that carry nothing cost work and no flow-control credit: a flood of them
         // (CVE-2019-9518 "empty frames") ends the connection.
         if (++self->empty_frames > self->options.max_empty_frames) {
-          self->reason = "flood of empty DATA frames";
-          nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM);
+          // Not nghttp2_session_terminate_session() here: called from a callback, nghttp2 1.52
+          // goes on reading and fails an assertion (found by tests/fuzz/http2_fuzz.cpp). Stop
+          // reading now; receive() sends the GOAWAY.
+          self->flood = true;
+          return NGHTTP2_ERR_CALLBACK_FAILURE;
         }
         return 0;
       }
@@ -470,6 +474,15 @@ bool Session::receive(const char* data, size_t length) {
   if (s.dead || s.error != 0) return false;
   const ssize_t n =
       nghttp2_session_mem_recv(s.session, reinterpret_cast<const uint8_t*>(data), length);
+  if (n == NGHTTP2_ERR_CALLBACK_FAILURE && s.flood) {
+    // Our own flood check stopped nghttp2 mid-input; the sending side is intact.
+    s.reason = "flood of empty DATA frames";
+    s.error = kEnhanceYourCalm;
+    nghttp2_session_terminate_session(s.session, NGHTTP2_ENHANCE_YOUR_CALM);
+    s.fill_output();
+    s.dead = true;  // nothing more is read or framed after that GOAWAY
+    return false;
+  }
   if (n < 0) {
     // Not even a GOAWAY can be trusted to go out (bad preface, flood of unread ACKs,
     // CONTINUATION flood): the caller closes.

@@ -347,9 +347,26 @@ TEST(Http2Protection, EmptyDataFlood) {
   Encoder encoder;
   std::string bytes = preface() + headers_frame(encoder, 1, get(), NGHTTP2_FLAG_END_HEADERS);
   for (int i = 0; i < 1000; ++i) bytes += frame(NGHTTP2_DATA, 0, 1, "");
-  server.receive(bytes.data(), bytes.size());
+  EXPECT_FALSE(server.receive(bytes.data(), bytes.size()));
   EXPECT_EQ(goaway_code(server.take_output()), NGHTTP2_ENHANCE_YOUR_CALM);
   EXPECT_FALSE(server.want_read());
+  EXPECT_EQ(server.error_code(), uint32_t(kEnhanceYourCalm));
+}
+
+// Regression (http2_fuzz): terminating the session from inside nghttp2's frame callback made
+// nghttp2 1.52 fail an assertion on the frames after the flood in the same read.
+TEST(Http2Protection, EmptyDataFloodFollowedByMoreFrames) {
+  Session server({});
+  Encoder encoder;
+  std::string bytes = preface() + headers_frame(encoder, 1, get(), NGHTTP2_FLAG_END_HEADERS);
+  for (int i = 0; i < 100; ++i) bytes += frame(NGHTTP2_DATA, 0, 1, "");
+  bytes += frame(NGHTTP2_DATA, 0, 1, std::string(40, 'x')) + testing::ping_frame();
+  bytes += headers_frame(encoder, 3, get());
+  EXPECT_FALSE(server.receive(bytes.data(), bytes.size()));
+  EXPECT_EQ(goaway_code(server.take_output()), NGHTTP2_ENHANCE_YOUR_CALM);
+  const std::string more = testing::ping_frame();
+  EXPECT_FALSE(server.receive(more.data(), more.size()));
+  EXPECT_TRUE(server.finished());
 }
 
 // Unread body bytes of a closed stream are given back to the connection window.
