@@ -48,6 +48,8 @@ Engine::Engine(WorkerContext& context, const WorkerOptions& options, wsgi::Appli
     : context_(context), options_(options), app_(app), input_(64 * 1024) {
   underscore_parser_ = options.parser;
   underscore_parser_.header_map = http::HeaderMap::Dangerous;
+  proxy_peers_.assign(options.proxy_allow_ips);
+  uwsgi_peers_.assign(options.uwsgi_allow_ips);
 }
 
 Engine::~Engine() = default;
@@ -271,6 +273,8 @@ void Engine::accept_from(size_t listener_index) {
     connection->address = std::move(peer);
     connection->server = &servers_[listener_index];
     connection->underscore_parser = underscore;
+    if (options_.proxy_protocol != net::ProxyMode::Off) connection->preamble |= Connection::kPreambleProxyHeader;
+    if (options_.parser.uwsgi) connection->preamble |= Connection::kPreambleUwsgiPeer;
     connection->deadline_ms = now_ms_ + options_.header_timeout_ms;  // counted from the accept
     connection->position = connections_.insert(connections_.end(), std::move(owned));
     // The request usually arrived with the connection: serve it now; the connection is

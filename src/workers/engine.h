@@ -15,7 +15,9 @@
 
 #include "workers/context.h"
 #include "base/read_buffer.h"
+#include "net/allow_list.h"
 #include "net/event_loop.h"
+#include "net/proxy_protocol.h"
 #include "workers/connection.h"
 #include "workers/file_watcher.h"
 #include "workers/worker_hooks.h"
@@ -54,6 +56,12 @@ struct WorkerOptions {
   // access log's Q atom (docs/metrics.md).
   bool arrival_stamps = false;
   std::vector<std::string> watch_files;  // --reload with inotify: leave when one changes
+  // The connection preamble (engine_preamble.cpp, docs/proxies.md): a PROXY protocol header
+  // read before the first request head, from the peers proxy_allow_ips lists.
+  net::ProxyMode proxy_protocol = net::ProxyMode::Off;
+  std::vector<std::string> proxy_allow_ips;
+  // protocol = uwsgi (parser.uwsgi): only the peers uwsgi_allow_ips lists may connect.
+  std::vector<std::string> uwsgi_allow_ips;
 };
 
 class Engine;
@@ -139,6 +147,8 @@ class Engine {
   void accept_from(size_t listener_index);
   void process(Connection* connection);
   bool read_more(Connection* connection);  // false: the connection was closed
+  bool step_preamble(Connection* connection);  // engine_preamble.cpp
+  bool read_proxy_header(Connection* connection);
   bool step_head(Connection* connection);
   bool step_body(Connection* connection);
   bool step_drain(Connection* connection);
@@ -162,6 +172,8 @@ class Engine {
   WorkerContext& context_;
   const WorkerOptions& options_;
   http::ParserOptions underscore_parser_;  // for trusted peers with forwarder_headers
+  net::AllowList proxy_peers_;             // proxy_allow_ips
+  net::AllowList uwsgi_peers_;             // uwsgi_allow_ips
   wsgi::Application& app_;
   Policy* policy_ = nullptr;
   net::EventLoop loop_;

@@ -87,7 +87,7 @@ void Engine::process(Connection* connection) {
     bool more = false;
     switch (connection->phase) {
       case Phase::Idle:
-      case Phase::Head: more = step_head(connection); break;
+      case Phase::Head: more = connection->preamble ? step_preamble(connection) : step_head(connection); break;
       case Phase::Body: more = step_body(connection); break;
       case Phase::Draining: more = step_drain(connection); break;
       default: break;  // Running, Sending, Closing: not driven by input

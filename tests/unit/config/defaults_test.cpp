@@ -52,7 +52,7 @@ TEST(SettingsTable, HasGunicornSettings) {
       "tolerate_dangerous_framing", "on_starting", "on_reload", "when_ready", "pre_fork",
       "post_fork", "post_worker_init", "worker_int", "worker_abort", "pre_exec", "pre_request",
       "post_request", "child_exit", "worker_exit", "nworkers_changed", "on_exit", "ssl_context",
-      "http_parser"};
+      "http_parser", "protocol", "uwsgi_allow_ips"};
   for (const char* name : names) EXPECT_NE(find_setting(name), nullptr) << name;
   EXPECT_EQ(find_setting("no_such_setting"), nullptr);
 }
@@ -241,15 +241,14 @@ std::vector<std::string> unsupported_names(const Config& config) {
 TEST(SettingSupport, RowsMarkWhatNarwhalDoesNotHonour) {
   EXPECT_EQ(find_setting("certfile")->support, Setting::Support::Refused);
   EXPECT_EQ(find_setting("keyfile")->support, Setting::Support::Refused);
-  EXPECT_EQ(find_setting("proxy_protocol")->support, Setting::Support::Refused);
-  for (const char* name : {"logconfig", "logconfig_dict", "ciphers", "ssl_context", "proxy_allow_ips",
-                           "tmp_upload_dir"}) {
+  for (const char* name : {"logconfig", "logconfig_dict", "ciphers", "ssl_context", "tmp_upload_dir"}) {
     EXPECT_EQ(find_setting(name)->support, Setting::Support::Ignored) << name;
   }
   for (const char* name : {"bind", "workers", "timeout", "keepalive", "accesslog", "max_requests", "reload", "threads",
                            "statsd_host", "statsd_prefix", "dogstatsd_tags", "enable_backlog_metric", "syslog",
                            "syslog_addr", "syslog_prefix", "syslog_facility", "disable_redirect_access_to_syslog",
-                           "capture_output", "paste", "raw_paste_global_conf", "http_parser"}) {
+                           "capture_output", "paste", "raw_paste_global_conf", "http_parser", "proxy_protocol",
+                           "proxy_allow_ips", "protocol", "uwsgi_allow_ips"}) {
     EXPECT_EQ(find_setting(name)->support, Setting::Support::Honoured) << name;
   }
   for (const Setting& setting : settings_table()) {
