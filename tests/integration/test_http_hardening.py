@@ -559,9 +559,6 @@ def corpus_servers(module_server_factory):
     servers = {}
 
     def get(settings):
-        if settings.get("proxy_protocol"):
-            # Refused at start-up until the PROXY protocol exists (never half-honoured).
-            pytest.skip("proxy_protocol is not supported by narwhal yet")
         key = settings_args(settings)
         if key not in servers:
             servers[key] = module_server_factory("-w", "1", *key, "wsgi_basic:app")

@@ -3,12 +3,14 @@ headers written byte for byte on real sockets — v1 (TCP4, TCP6, UNKNOWN), v2 (
 TCP4, TCP6, UNIX, UNSPEC; TLVs), auto, disallowed peers, malformed and missing headers,
 slow-drip and split headers, keep-alive and pipelining after the header, the header_timeout,
 unix and IPv6 listeners, the access log, and every worker type (asgi: the scope's client)."""
+import base64
 import json
 import os
 import socket
 import struct
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -426,3 +428,24 @@ def test_invalid_values_stop_the_start(cli, args):
     out = cli(*args, "wsgi_basic:app")
     assert out.returncode != 0
     assert "Invalid value for proxy_" in out.stderr, out.stderr
+
+
+# --------------------------------------------------------------------------- gunicorn's corpus
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "gunicorn-requests" / "cases"
+
+
+@pytest.mark.parametrize("name", ["pp_01", "pp_02", "pp_03", "pp_04", "pp_05"])
+def test_gunicorn_corpus_valid_proxy_cases(auto_server, name):
+    # proxy_protocol = auto (the cases' setting): every request the case expects reaches the app.
+    case = json.loads((CORPUS / "valid" / (name + ".json")).read_text())
+    before = app_calls(auto_server)
+    if any(note["kind"] == "rfc-stricter" for note in case.get("rfc_notes", [])):
+        # pp_02: HTTP/1.1 without Host, which narwhal refuses (RFC 9112 §3.2; docs/http.md).
+        refused(auto_server, base64.b64decode(case["raw_b64"]), 400)
+        return
+    with auto_server.raw(timeout=5) as conn:
+        conn.send(base64.b64decode(case["raw_b64"]))
+        for expected in case["expect"]:
+            resp = conn.read_response(expected["method"])
+            assert resp.status in (200, 404), resp  # wsgi_basic answers 404 for unknown paths
+    assert app_calls(auto_server) == before + 1 + len(case["expect"])

@@ -75,11 +75,6 @@ def test_certfile_alone_is_refused(cli):
     assert "setting certfile (--certfile) is not supported by narwhal yet" in err, err
 
 
-def test_proxy_protocol_is_refused(cli):
-    err = refused(cli, "--proxy-protocol")
-    assert "setting proxy_protocol (--proxy-protocol) is not supported by narwhal yet" in err, err
-
-
 def test_refused_setting_from_config_file(cli, tmp_path):
     shutil.copy(APPS_DIR / "wsgi_basic.py", tmp_path / "wsgi_basic.py")
     (tmp_path / "gunicorn.conf.py").write_text("keyfile = '/etc/ssl/key.pem'\n")
