@@ -163,8 +163,9 @@ void add_http_settings(std::vector<Setting>& rows) {
              "0 packets; the environ is built from the packet's variables like gunicorn 24 "
              "does)\n\n"
              "Only peers in *uwsgi_allow_ips* may connect with `uwsgi`; others are answered `403` "
-             "and closed. The sync, gthread and gevent workers speak it; `-k asgi` with "
-             "`protocol = uwsgi` is refused at start-up. See docs/proxies.md.",
+             "and closed. Every worker type speaks it (asgi too: the scope's `scheme` follows the "
+             "packet). Malformed packets and the request limits are answered like HTTP requests. "
+             "See docs/proxies.md for what reaches the environ and the deviations from gunicorn.",
   });
   rows.push_back({
       .name = "uwsgi_allow_ips",

@@ -536,10 +536,12 @@ FLAG_OF = {
     "limit_request_fields": "--limit-request-fields",
     "limit_request_line": "--limit-request-line",
     "forwarded_allow_ips": "--forwarded-allow-ips",
+    # off | v1 | v2 | auto (gunicorn 24.1): given with its value, since the bare flag would
+    # take the APP_MODULE after it as the value (argparse nargs="?").
+    "proxy_protocol": "--proxy-protocol",
 }
 BOOLEAN_FLAG_OF = {
     "permit_obsolete_folding": "--permit-obsolete-folding",
-    "proxy_protocol": "--proxy-protocol",
 }
 
 
