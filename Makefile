@@ -41,7 +41,7 @@ run: install
 bench: install
 	./bench/run.sh
 
-# `make fuzz [SECONDS=N] [TARGET=http|websocket|http2]`
+# `make fuzz [SECONDS=N] [TARGET=http|websocket|http2|proxy|uwsgi]`
 fuzz:
 	./scripts/fuzz.sh $(or $(SECONDS),60) $(or $(TARGET),http)
 

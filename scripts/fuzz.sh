@@ -4,6 +4,8 @@
 #   http       tests/fuzz/http_parser_fuzz.cpp (seeds: the gunicorn request corpus)
 #   websocket  tests/fuzz/websocket_fuzz.cpp   (seeds: tests/fuzz/make_websocket_seeds.py)
 #   http2      tests/fuzz/http2_fuzz.cpp       (seeds: tests/fuzz/make_http2_seeds.py)
+#   proxy      tests/fuzz/proxy_protocol_fuzz.cpp (seeds: tests/fuzz/make_edge_seeds.py)
+#   uwsgi      tests/fuzz/uwsgi_fuzz.cpp       (seeds: tests/fuzz/make_edge_seeds.py)
 # Builds tests/fuzz with clang-14 + libFuzzer + ASan/UBSan in build/fuzz. The growing corpus is
 # kept in build/fuzz/corpus (http) or build/fuzz/corpus-TARGET (so later runs start where
 # earlier ones stopped); crashes land in build/fuzz/artifacts/ (artifacts-TARGET/).
@@ -19,7 +21,9 @@ case "$target" in
   http) binary=http_parser_fuzz; corpus="$build/corpus"; artifacts="$build/artifacts"; max_len=16384 ;;
   websocket) binary=websocket_fuzz; corpus="$build/corpus-websocket"; artifacts="$build/artifacts-websocket"; max_len=8192 ;;
   http2) binary=http2_fuzz; corpus="$build/corpus-http2"; artifacts="$build/artifacts-http2"; max_len=16384 ;;
-  *) echo "unknown fuzz target '$target' (http, websocket, http2)" >&2; exit 2 ;;
+  proxy) binary=proxy_protocol_fuzz; corpus="$build/corpus-proxy"; artifacts="$build/artifacts-proxy"; max_len=4200 ;;
+  uwsgi) binary=uwsgi_fuzz; corpus="$build/corpus-uwsgi"; artifacts="$build/artifacts-uwsgi"; max_len=16384 ;;
+  *) echo "unknown fuzz target '$target' (http, websocket, http2, proxy, uwsgi)" >&2; exit 2 ;;
 esac
 
 ./scripts/install-deps.sh
@@ -31,6 +35,9 @@ cmake --build "$build" -j "$jobs" --target "$binary"
 if [ "$target" = http ]; then
   /usr/bin/python3 tests/fuzz/make_seeds.py "$build/seeds"
   seeds="$build/seeds"
+elif [ "$target" = proxy ] || [ "$target" = uwsgi ]; then
+  /usr/bin/python3 tests/fuzz/make_edge_seeds.py "$target" "$build/seeds-$target"
+  seeds="$build/seeds-$target"
 else
   /usr/bin/python3 "tests/fuzz/make_${target}_seeds.py" "$build/seeds-$target"
   seeds="$build/seeds-$target"

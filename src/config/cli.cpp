@@ -33,7 +33,8 @@ const std::map<std::string, FlagTarget, std::less<>>& flag_map() {
 }
 
 bool takes_value(const Setting& setting) {
-  return setting.action == Action::Store || setting.action == Action::Append;
+  return setting.action == Action::Store || setting.action == Action::Append ||
+         setting.action == Action::StoreOptional;
 }
 
 std::string flag_names(const Setting& setting) {
@@ -185,6 +186,13 @@ class Parser {
       }
       record(setting, flag, setting.action == Action::StoreFalse ? "false" : "true");
       return;
+    }
+    if (!value && setting.action == Action::StoreOptional) {
+      // argparse nargs="?": the next argument is the value unless it looks like an option.
+      if (index_ + 1 >= args_.size() || looks_like_option(args_[index_ + 1])) {
+        record(setting, flag, setting.cli_const);
+        return;
+      }
     }
     if (!value) {
       if (index_ + 1 >= args_.size() || looks_like_option(args_[index_ + 1])) {

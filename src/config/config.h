@@ -35,7 +35,9 @@ using Value = std::variant<std::monostate, bool, int64_t, double, std::string, S
 enum class Type { Bool, Int, Float, String, OptionalString, StringList, StringMap, Callable };
 
 // How the CLI flag consumes arguments (argparse actions, as gunicorn uses them).
-enum class Action { Store, StoreTrue, StoreFalse, Append };
+// StoreOptional: argparse's nargs="?" with a const — the flag alone stores Setting::cli_const,
+// the flag with a value stores the value (gunicorn 24's `--proxy-protocol [MODE]`).
+enum class Action { Store, StoreTrue, StoreFalse, Append, StoreOptional };
 
 struct Setting;
 // Validates and normalises `raw` for `setting`. On failure returns the expected form, e.g.
@@ -73,6 +75,8 @@ struct Setting {
   enum class Support { Honoured, Ignored, Refused };
   Support support = Support::Honoured;
   std::string support_note = {};
+  // Action::StoreOptional: what the flag stores when given without a value.
+  std::string cli_const = {};
 };
 
 const std::vector<Setting>& settings_table();

@@ -21,7 +21,10 @@ std::vector<std::string> sections() {
 
 // argparse shows dest.upper() when a value-taking flag has no metavar.
 std::string metavar_of(const Setting& setting) {
-  if (setting.action != Action::Store && setting.action != Action::Append) return "";
+  if (setting.action != Action::Store && setting.action != Action::Append &&
+      setting.action != Action::StoreOptional) {
+    return "";
+  }
   if (!setting.metavar.empty()) return setting.metavar;
   std::string upper = setting.name;
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

@@ -101,12 +101,36 @@ void add_http_settings(std::vector<Setting>& rows) {
              "an APP_MODULE given as well is ignored, with a warning; the process name is the "
              "file's path; a file with a `[loggers]` section sets *logconfig* to the file.",
   });
-  rows.push_back(refused(mechanics_flag("proxy_protocol", "--proxy-protocol",
-                                        "Enable detect PROXY protocol (PROXY mode).",
-                                        "Allows using HTTP and the PROXY protocol (v1) together, e.g. "
-                                        "behind stunnel or HAProxy."),
-                         "the PROXY protocol is not implemented yet"));
-  rows.push_back(ignored({
+  rows.push_back({
+      .name = "proxy_protocol",
+      .section = "Server Mechanics",
+      .flags = {"--proxy-protocol"},
+      .metavar = "MODE",
+      .type = Type::String,
+      .action = Action::StoreOptional,
+      .default_value = std::string("off"),
+      .default_text = "'off'",
+      .validate = validate_proxy_protocol(),
+      .short_doc = "Enable PROXY protocol support.",
+      .doc = "Accepts the PROXY protocol header (HAProxy's proxy-protocol.txt) that a TCP proxy "
+             "(HAProxy `send-proxy`/`send-proxy-v2`, stunnel `protocol = proxy`, AWS NLB, …) sends "
+             "before the HTTP bytes; `REMOTE_ADDR`/`REMOTE_PORT`, the access log's `h` and the "
+             "ASGI scope's `client` then name the client it relays.\n\n"
+             "* `off` - disabled (the default)\n"
+             "* `v1` - PROXY protocol v1 only (text: TCP4, TCP6, UNKNOWN)\n"
+             "* `v2` - PROXY protocol v2 only (binary: PROXY and LOCAL commands; TCP4, TCP6, "
+             "UNIX, UNSPEC; TLVs are skipped)\n"
+             "* `auto` - either version, detected per connection\n\n"
+             "`--proxy-protocol` without a value means `auto`, as in gunicorn 24.1; a boolean "
+             "(an older config file's `proxy_protocol = True`) means `auto` (true) or `off`.\n\n"
+             "Only peers in *proxy_allow_ips* may send the header; a header from another peer, "
+             "a malformed header, or (with `v1`/`v2`) an allowed peer's connection without the "
+             "header is answered `400` (`403` for a disallowed peer, like gunicorn) and closed; "
+             "the application never sees it. With `auto` the header is optional, as in "
+             "gunicorn. The header must arrive within *header_timeout*. See docs/proxies.md.",
+      .cli_const = "auto",
+  });
+  rows.push_back({
       .name = "proxy_allow_ips",
       .section = "Server Mechanics",
       .flags = {"--proxy-allow-from"},
@@ -118,8 +142,46 @@ void add_http_settings(std::vector<Setting>& rows) {
       .validate = validate_address_list(),
       .short_doc = "Front-end's IP addresses or networks from which allowed accept proxy requests "
                    "(comma separated).",
-      .doc = kTrustNote,
-  }, "only the PROXY protocol uses it, and proxy_protocol is refused"));
+      .doc = std::string("Individual addresses (`192.168.1.1`) and CIDR networks (`192.168.0.0/16`) "
+                         "are supported. Only these peers may send a PROXY protocol header (see "
+                         "*proxy_protocol*).\n\n") +
+             kTrustNote,
+  });
+  rows.push_back({
+      .name = "protocol",
+      .section = "Server Mechanics",
+      .flags = {"--protocol"},
+      .metavar = "STRING",
+      .type = Type::String,
+      .action = Action::Store,
+      .default_value = std::string("http"),
+      .default_text = "",
+      .validate = validate_choice({"http", "uwsgi"}),
+      .short_doc = "The protocol for incoming connections.",
+      .doc = "* `http` - HTTP/1.x (the default)\n"
+             "* `uwsgi` - the uwsgi binary protocol, as nginx's `uwsgi_pass` sends it (modifier1 "
+             "0 packets; the environ is built from the packet's variables like gunicorn 24 "
+             "does)\n\n"
+             "Only peers in *uwsgi_allow_ips* may connect with `uwsgi`; others are answered `403` "
+             "and closed. Every worker type speaks it (asgi too: the scope's `scheme` follows the "
+             "packet). Malformed packets and the request limits are answered like HTTP requests. "
+             "See docs/proxies.md for what reaches the environ and the deviations from gunicorn.",
+  });
+  rows.push_back({
+      .name = "uwsgi_allow_ips",
+      .section = "Server Mechanics",
+      .flags = {"--uwsgi-allow-from"},
+      .metavar = "",
+      .type = Type::StringList,
+      .action = Action::Store,
+      .default_value = StringList{"127.0.0.1", "::1"},
+      .default_text = "'127.0.0.1,::1'",
+      .validate = validate_address_list(),
+      .short_doc = "IPs allowed to send uWSGI protocol requests (comma separated).",
+      .doc = std::string("Individual addresses and CIDR networks are supported (gunicorn compares "
+                         "addresses only).\n\n") +
+             kTrustNote,
+  });
   rows.push_back({
       .name = "raw_paste_global_conf",
       .section = "Server Mechanics",

@@ -109,6 +109,35 @@ Validator validate_choice(std::vector<std::string> choices) {
   };
 }
 
+// gunicorn 24.1's validate_proxy_protocol: off | v1 | v2 | auto; the setting was a boolean
+// before, so True (an old config file, or the bare flag of gunicorn < 24.1) means auto and
+// False / None mean off.
+Validator validate_proxy_protocol() {
+  return [](const Setting&, const Value& raw, Value& out) -> std::optional<std::string> {
+    const char* form = "one of off, v1, v2, auto (or a boolean: true = auto)";
+    if (std::holds_alternative<std::monostate>(raw)) {
+      out = std::string("off");
+      return std::nullopt;
+    }
+    if (const auto* flag = std::get_if<bool>(&raw)) {
+      out = std::string(*flag ? "auto" : "off");
+      return std::nullopt;
+    }
+    const auto* text = std::get_if<std::string>(&raw);
+    if (!text) return form;
+    std::string wanted = lowercase(strip(*text));
+    if (wanted == "off" || wanted == "v1" || wanted == "v2" || wanted == "auto") {
+      out = wanted;
+      return std::nullopt;
+    }
+    if (auto flag = parse_bool_text(wanted)) {
+      out = std::string(*flag ? "auto" : "off");
+      return std::nullopt;
+    }
+    return form;
+  };
+}
+
 Validator validate_class() {
   return [](const Setting&, const Value& raw, Value& out) -> std::optional<std::string> {
     if (std::holds_alternative<Callable>(raw)) {

@@ -30,7 +30,8 @@ Validator validate_umask();          // int, or auto_int text ("0o22", "022", "1
 Validator validate_float();          // a non-negative number
 Validator validate_string();         // stripped text
 Validator validate_optional_string();
-Validator validate_choice(std::vector<std::string> choices);  // case-insensitive, stored lowercase
+Validator validate_choice(std::vector<std::string> choices);
+Validator validate_proxy_protocol();  // off | v1 | v2 | auto; true = auto, false/None = off  // case-insensitive, stored lowercase
 Validator validate_class();          // a dotted name / bundled worker name, or a Python class
 Validator validate_list_string();    // one string or a list; None/empty -> []
 Validator validate_comma_list();     // "a, b" or a list -> ["a", "b"]

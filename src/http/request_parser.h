@@ -48,6 +48,9 @@ struct ParserOptions {
   bool strip_header_spaces = false;      // "Name : v" → "Name" instead of 400 (RFC 9112 §5.1)
   bool permit_unconventional_http_version = false;  // HTTP/1.2–1.9 as HTTP/1.1 instead of 505
   bool tolerate_dangerous_framing = false;  // CL + TE, TE in HTTP/1.0: chunked, then close
+  // protocol = uwsgi: each request is a uwsgi packet (http/uwsgi_packet.h) whose variables
+  // become the head, as gunicorn 24 reads them (docs/proxies.md); the body is CONTENT_LENGTH.
+  bool uwsgi = false;
 };
 
 struct Header {
@@ -69,6 +72,9 @@ struct RequestHead {
   uint64_t content_length = 0;
   bool expect_continue = false;  // Expect: 100-continue
   bool upgrade = false;          // Upgrade/CONNECT (body handling left to the caller)
+  // uwsgi only: the scheme the packet names (HTTPS on/1/true: "https"; else its
+  // wsgi.url_scheme or UWSGI_SCHEME variable; else "http"). Empty for HTTP requests.
+  std::string_view scheme;
 };
 
 enum class ParseResult { NeedMore, HeadComplete, MessageComplete, Error };

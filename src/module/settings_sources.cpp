@@ -187,6 +187,7 @@ http::ParserOptions parser_options(const config::Config& cfg) {
   options.strip_header_spaces = cfg.get_bool("strip_header_spaces");
   options.permit_unconventional_http_version = cfg.get_bool("permit_unconventional_http_version");
   options.tolerate_dangerous_framing = cfg.get_bool("tolerate_dangerous_framing");
+  options.uwsgi = cfg.get_string("protocol") == "uwsgi";
   return options;
 }
 

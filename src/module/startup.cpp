@@ -215,6 +215,9 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   options.worker_connections = static_cast<int>(cfg.get_int("worker_connections"));
   options.threads = static_cast<int>(cfg.get_int("threads"));
   options.body_buffer_size = static_cast<size_t>(cfg.get_int("body_buffer_size"));
+  options.proxy_protocol = net::proxy_mode_from_text(cfg.get_string("proxy_protocol"));
+  options.proxy_allow_ips = cfg.get_list("proxy_allow_ips");
+  options.uwsgi_allow_ips = cfg.get_list("uwsgi_allow_ips");
   options.head_buffer_limit = static_cast<size_t>(cfg.get_int("head_buffer_limit"));
   int64_t max_requests = cfg.get_int("max_requests");
   int64_t jitter = cfg.get_int("max_requests_jitter");

@@ -227,8 +227,10 @@ bool AsgiConnection::start(const http::RequestHead& head) {
     info.keep_alive = head_->keep_alive && connection_.keep_alive_allowed;
     info.expect_continue = head_->expect_continue && !connection_.parser.message_complete();
     exchange_.emplace(*this, info, response_head_);
-    scope = policy_.scopes().http(*head_, client.get(), server.get(), policy_.state(), connection_.secure,
-                                  connection_.via_http2);
+    // A uwsgi packet names its scheme (HTTPS / wsgi.url_scheme); over TLS (or an HTTP/2 stream
+    // whose client came over TLS) it is https.
+    scope = policy_.scopes().http(*head_, client.get(), server.get(), policy_.state(),
+                                  connection_.secure || head_->scheme == "https", connection_.via_http2);
   }
   py::Ref coroutine;
   if (scope && asgi::make_channel(endpoint(), policy_.loop(), &channel_)) {
@@ -556,9 +558,9 @@ void AsgiPolicy::dispatch(Connection& connection) {
                         : asgi::ScopeBuilder::address_tuple(connection.address.host, connection.address.port, false);
     state->server = asgi::ScopeBuilder::address_tuple(connection.server->host, connection.server->port, connection.server->is_unix);
     if (!connection.peer) {
-      connection.peer = engine_.app().environ.make_peer(connection.address.host, connection.address.port,
-                                                        connection.server->host, connection.server->port,
-                                                        connection.address.family == AF_UNIX);
+      connection.peer = engine_.app().environ.make_peer(connection.address.host, connection.address.port, connection.server->host,
+                           connection.server->port, is_unix_socket(connection),
+                           connection.proxied ? &*connection.proxied : nullptr);
     }
     connection.protocol = std::move(state);
   }

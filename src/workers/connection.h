@@ -69,6 +69,14 @@ struct Connection {
 
   bool keep_alive_allowed = true;  // set at dispatch: false when the worker is stopping/retiring
 
+  // The connection preamble (Engine::step_preamble, engine_preamble.cpp): what is still to be
+  // read or checked before the first request head (kPreamble* bits; 0 = nothing). After a
+  // PROXY header `address` is the header's client and `proxied` where the connection came from.
+  static constexpr uint8_t kPreambleProxyHeader = 1;  // proxy_protocol: a PROXY header may come
+  static constexpr uint8_t kPreambleUwsgiPeer = 2;    // protocol = uwsgi: check uwsgi_allow_ips
+  uint8_t preamble = 0;
+  std::optional<wsgi::ProxiedFrom> proxied;
+
   Phase phase = Phase::Idle;
   Phase after_send = Phase::Idle;  // Idle (keep-alive), Draining, or Closing
   int64_t deadline_ms = 0;         // what happens then depends on the phase (Engine::expire)
@@ -100,5 +108,10 @@ struct Connection {
   bool in_ready_list = false;  // has pipelined bytes left for the next loop turn
   bool closed = false;         // waits in the graveyard until the event batch is over
 };
+
+// The socket itself is a unix socket (its `address` may be a PROXY header's client instead).
+inline bool is_unix_socket(const Connection& connection) {
+  return connection.proxied ? connection.proxied->socket_is_unix : connection.address.family == AF_UNIX;
+}
 
 }  // namespace narwhal::workers

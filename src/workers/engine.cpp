@@ -53,6 +53,8 @@ Engine::Engine(WorkerContext& context, const WorkerOptions& options, wsgi::Appli
     : context_(context), options_(options), app_(app), input_(64 * 1024) {
   underscore_parser_ = options.parser;
   underscore_parser_.header_map = http::HeaderMap::Dangerous;
+  proxy_peers_.assign(options.proxy_allow_ips);
+  uwsgi_peers_.assign(options.uwsgi_allow_ips);
 }
 
 Engine::~Engine() = default;
@@ -289,6 +291,8 @@ void Engine::accept_from(size_t listener_index) {
     connection->server = &servers_[listener_index];
     connection->underscore_parser = underscore;
     connection->h2c_allowed = options_.http2.cleartext && app_.environ.trusts(connection->address.host, peer_is_unix);
+    if (options_.proxy_protocol != net::ProxyMode::Off) connection->preamble |= Connection::kPreambleProxyHeader;
+    if (options_.parser.uwsgi) connection->preamble |= Connection::kPreambleUwsgiPeer;
     connection->deadline_ms = now_ms_ + options_.header_timeout_ms;  // counted from the accept
     if (options_.tls) {
       // The handshake runs in this loop, never in an app slot; header_timeout bounds it.
@@ -341,6 +345,7 @@ bool Engine::open_internal(UniqueFd fd, const Connection& like) {
   connection->served = true;  // never a prior-knowledge HTTP/2 connection itself
   connection->secure = like.secure;
   connection->via_http2 = true;
+  connection->proxied = like.proxied;  // REMOTE_ADDR and PROXY_* as the client's
   if (like.tls) connection->tls_peer = std::make_shared<const tls::PeerInfo>(like.tls->peer_info());
   connection->deadline_ms = now_ms_ + options_.header_timeout_ms;
   connection->position = connections_.insert(connections_.end(), std::move(owned));

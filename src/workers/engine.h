@@ -15,7 +15,9 @@
 
 #include "workers/context.h"
 #include "base/read_buffer.h"
+#include "net/allow_list.h"
 #include "net/event_loop.h"
+#include "net/proxy_protocol.h"
 #include "workers/connection.h"
 #include "http/http2_session.h"
 #include "tls/context.h"
@@ -66,6 +68,12 @@ struct WorkerOptions {
     bool cleartext = false;
     http::h2::SessionOptions session;
   } http2;
+  // The connection preamble (engine_preamble.cpp, docs/proxies.md): a PROXY protocol header
+  // read before the first request head, from the peers proxy_allow_ips lists.
+  net::ProxyMode proxy_protocol = net::ProxyMode::Off;
+  std::vector<std::string> proxy_allow_ips;
+  // protocol = uwsgi (parser.uwsgi): only the peers uwsgi_allow_ips lists may connect.
+  std::vector<std::string> uwsgi_allow_ips;
 };
 
 class EventHandler;
@@ -168,6 +176,11 @@ class Engine {
   bool step_handshake(Connection* connection);
   bool detect_prior_knowledge(Connection* connection);  // h2c: false = wait or switched
   void start_http2(Connection* connection);
+  bool step_preamble(Connection* connection);  // engine_preamble.cpp
+  bool read_proxy_header(Connection* connection);
+  bool read_proxy_header_before_tls(Connection* connection);
+  enum class ProxyVerdict { NeedMore, Done, Closed };
+  ProxyVerdict judge_proxy_header(Connection* connection, std::string_view data, size_t* length);
   bool step_head(Connection* connection);
   bool step_body(Connection* connection);
   bool step_drain(Connection* connection);
@@ -191,6 +204,8 @@ class Engine {
   WorkerContext& context_;
   const WorkerOptions& options_;
   http::ParserOptions underscore_parser_;  // for trusted peers with forwarder_headers
+  net::AllowList proxy_peers_;             // proxy_allow_ips
+  net::AllowList uwsgi_peers_;             // uwsgi_allow_ips
   wsgi::Application& app_;
   Policy* policy_ = nullptr;
   net::EventLoop loop_;

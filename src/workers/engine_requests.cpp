@@ -91,7 +91,7 @@ void Engine::process(Connection* connection) {
     switch (connection->phase) {
       case Phase::Handshake: more = step_handshake(connection); break;
       case Phase::Idle:
-      case Phase::Head: more = step_head(connection); break;
+      case Phase::Head: more = connection->preamble ? step_preamble(connection) : step_head(connection); break;
       case Phase::Body: more = step_body(connection); break;
       case Phase::Draining: more = step_drain(connection); break;
       default: break;  // Running, Sending, Closing: not driven by input
@@ -135,6 +135,9 @@ void Engine::serve_ready_list() {
 // Handshake (TLS): driven by the socket's readiness, in the loop. A client speaking plain HTTP
 // to the port is told so (as nginx does) before the connection closes.
 bool Engine::step_handshake(Connection* connection) {
+  if ((connection->preamble & Connection::kPreambleProxyHeader) && !read_proxy_header_before_tls(connection)) {
+    return false;
+  }
   std::string reason;
   switch (connection->tls->handshake(&reason)) {
     case tls::Session::Handshake::Done:

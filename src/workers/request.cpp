@@ -34,9 +34,9 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
   const int64_t started_us = clock::monotonic_us();
   started_ms_.store(started_us / 1000, std::memory_order_relaxed);
   if (!connection.peer) {
-    connection.peer = app_.environ.make_peer(connection.address.host, connection.address.port,
-                                             connection.server->host, connection.server->port,
-                                             connection.address.family == AF_UNIX);
+    connection.peer = app_.environ.make_peer(connection.address.host, connection.address.port, connection.server->host,
+                           connection.server->port, is_unix_socket(connection),
+                           connection.proxied ? &*connection.proxied : nullptr);
     if (connection.tls) connection.peer->tls_socket = wsgi::tls_peer_socket(connection.tls->peer_info());
     else if (connection.tls_peer) connection.peer->tls_socket = wsgi::tls_peer_socket(*connection.tls_peer);
     connection.peer->http2 = connection.via_http2;

@@ -79,42 +79,6 @@ py::Ref decimal(int value) {
   return latin1(std::string_view(text, static_cast<size_t>(end - text)));
 }
 
-bool parse_ip(const std::string& text, int* family, unsigned char* bytes) {
-  if (inet_pton(AF_INET, text.c_str(), bytes) == 1) {
-    *family = AF_INET;
-    return true;
-  }
-  if (inet_pton(AF_INET6, text.c_str(), bytes) == 1) {
-    *family = AF_INET6;
-    return true;
-  }
-  return false;
-}
-
-// "ADDRESS" or "ADDRESS/BITS" (the table's validator has checked the form).
-bool parse_network(const std::string& text, IpNetwork* network) {
-  const size_t slash = text.find('/');
-  if (!parse_ip(text.substr(0, slash), &network->family, network->bytes)) return false;
-  const int max_bits = network->family == AF_INET ? 32 : 128;
-  network->prefix_bits = max_bits;
-  if (slash == std::string::npos) return true;
-  const std::string bits = text.substr(slash + 1);
-  auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (bits.empty() || bits.size() > 3 || !std::all_of(bits.begin(), bits.end(), digit)) return false;
-  network->prefix_bits = std::stoi(bits);
-  return network->prefix_bits <= max_bits;
-}
-
-bool in_network(const IpNetwork& network, int family, const unsigned char* bytes) {
-  if (family != network.family) return false;
-  const int whole = network.prefix_bits / 8;
-  if (std::memcmp(bytes, network.bytes, static_cast<size_t>(whole)) != 0) return false;
-  const int rest = network.prefix_bits % 8;
-  if (rest == 0) return true;
-  const auto mask = static_cast<unsigned char>(0xFF << (8 - rest));
-  return (bytes[whole] & mask) == (network.bytes[whole] & mask);
-}
-
 }  // namespace
 
 bool EnvironBuilder::init(const EnvironSettings& settings, PyObject* file_wrapper_type, PyObject* errors) {
@@ -122,14 +86,8 @@ bool EnvironBuilder::init(const EnvironSettings& settings, PyObject* file_wrappe
   for (auto& [name, value] : settings_.secure_scheme_headers) {
     std::transform(name.begin(), name.end(), name.begin(), http::chars::to_upper);
   }
-  trust_everyone_ = false;
-  trusted_networks_.clear();
+  trusted_peers_.assign(settings_.forwarded_allow_ips);
   servers_.clear();
-  for (const std::string& allowed : settings_.forwarded_allow_ips) {
-    IpNetwork network;
-    if (allowed == "*") trust_everyone_ = true;
-    else if (parse_network(allowed, &network)) trusted_networks_.push_back(network);
-  }
   names();
   template_ = py::Ref::steal(PyDict_New());
   if (!template_) return false;
@@ -150,12 +108,7 @@ bool EnvironBuilder::init(const EnvironSettings& settings, PyObject* file_wrappe
 // gunicorn trusts forwarding headers from unix-socket peers and from forwarded_allow_ips
 // (addresses, and since gunicorn 24.1 CIDR networks).
 bool EnvironBuilder::trusted(const std::string& remote_host, bool is_unix) const {
-  if (is_unix || trust_everyone_) return true;
-  int family = 0;
-  unsigned char bytes[16];
-  if (trusted_networks_.empty() || !parse_ip(remote_host, &family, bytes)) return false;
-  return std::any_of(trusted_networks_.begin(), trusted_networks_.end(),
-                     [&](const IpNetwork& network) { return in_network(network, family, bytes); });
+  return trusted_peers_.allows(remote_host, is_unix);
 }
 
 bool EnvironBuilder::parses_underscore_names(const std::string& remote_host, bool is_unix) const {
@@ -164,12 +117,20 @@ bool EnvironBuilder::parses_underscore_names(const std::string& remote_host, boo
 }
 
 Peer EnvironBuilder::make_peer(const std::string& remote_host, int remote_port,
-                               const std::string& server_host, int server_port, bool is_unix) {
+                               const std::string& server_host, int server_port, bool is_unix,
+                               const ProxiedFrom* proxied) {
   Peer peer;
   peer.is_unix = is_unix;
   peer.remote_text = remote_host;
   peer.remote_addr = latin1(remote_host);
-  if (!is_unix) peer.remote_port = decimal(remote_port);
+  // A PROXY header's TCP client has a port even on a unix listener; its UNIX client has none.
+  if (proxied ? remote_port >= 0 : !is_unix) peer.remote_port = decimal(remote_port);
+  if (proxied) {
+    // gunicorn (http/wsgi.py proxy_environ): PROXY_ADDR/PROXY_PORT are the header's destination.
+    peer.proxy_protocol = latin1(proxied->protocol);
+    if (!proxied->destination_host.empty()) peer.proxy_addr = latin1(proxied->destination_host);
+    if (proxied->destination_port >= 0) peer.proxy_port = decimal(proxied->destination_port);
+  }
   auto server = std::find_if(servers_.begin(), servers_.end(), [&](const ServerStrings& known) {
     return known.port == server_port && known.host == server_host;
   });
@@ -179,7 +140,8 @@ Peer EnvironBuilder::make_peer(const std::string& remote_host, int remote_port,
   }
   peer.server_name = server->name;
   peer.server_port = server->port_text;
-  peer.trusted = trusted(remote_host, is_unix);
+  // gunicorn decides forwarded_allow_ips on the socket's peer, the proxy, not the header's client.
+  peer.trusted = proxied ? trusted(proxied->socket_host, proxied->socket_is_unix) : trusted(remote_host, is_unix);
   if (peer.trusted && settings_.header_map != http::HeaderMap::Dangerous && !settings_.forwarder_headers.empty()) {
     peer.parse_underscore_names = true;
     peer.filter_underscore_names =
@@ -279,7 +241,10 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
             (!peer.remote_port || PyDict_SetItem(environ, n.remote_port, peer.remote_port.get()) == 0) &&
             PyDict_SetItem(environ, n.server_name, peer.server_name.get()) == 0 &&
             PyDict_SetItem(environ, n.server_port, peer.server_port.get()) == 0 &&
-            (!peer.tls_socket || PyDict_SetItem(environ, n.gunicorn_socket, peer.tls_socket.get()) == 0);
+            (!peer.tls_socket || PyDict_SetItem(environ, n.gunicorn_socket, peer.tls_socket.get()) == 0) &&
+            (!peer.proxy_protocol || PyDict_SetItemString(environ, "PROXY_PROTOCOL", peer.proxy_protocol.get()) == 0) &&
+            (!peer.proxy_addr || PyDict_SetItemString(environ, "PROXY_ADDR", peer.proxy_addr.get()) == 0) &&
+            (!peer.proxy_port || PyDict_SetItemString(environ, "PROXY_PORT", peer.proxy_port.get()) == 0);
   if (!ok) return {};
 
   int scheme = 0;  // 0 = not set by a header, 1 = http, 2 = https
@@ -301,7 +266,7 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
     else if (http::equals_ignore_case(header.name, "content-length")) key = py::Ref::borrow(n.content_length);
     else key = header_key(header.name);
     if (!key || !add_header(environ, key.get(), header.value)) return {};
-    if (peer.trusted) {
+    if (peer.trusted && head.scheme.empty()) {  // a uwsgi packet names its scheme itself
       for (const auto& [name, secure_value] : settings_.secure_scheme_headers) {
         if (!http::equals_ignore_case(header.name, name)) continue;
         int this_scheme = header.value == secure_value ? 2 : 1;
@@ -313,7 +278,12 @@ py::Ref EnvironBuilder::build(const http::RequestHead& head, const Peer& peer, P
       }
     }
   }
-  if (scheme != 0 && !set_item(environ, n.wsgi_url_scheme, py::Ref::borrow(scheme == 2 ? n.https : n.http))) {
+  if (!head.scheme.empty()) {
+    // uwsgi (gunicorn uwsgi/message.py): HTTPS on/1/true, else the packet's wsgi.url_scheme.
+    scheme = head.scheme == "https" ? 2 : 1;
+    PyObject* known = head.scheme == "https" ? n.https : head.scheme == "http" ? n.http : nullptr;
+    if (!set_item(environ, n.wsgi_url_scheme, known ? py::Ref::borrow(known) : latin1(head.scheme))) return {};
+  } else if (scheme != 0 && !set_item(environ, n.wsgi_url_scheme, py::Ref::borrow(scheme == 2 ? n.https : n.http))) {
     return {};
   }
   // … unless an absolute-form target names it: RFC 9112 §3.2.2, its authority replaces the Host

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "http/request_parser.h"
+#include "net/allow_list.h"
 #include "python/pyref.h"
 
 namespace narwhal::wsgi {
@@ -44,6 +45,7 @@ struct Peer {
   std::string remote_text;  // for the access log
   py::Ref tls_socket;  // TLS: environ['gunicorn.socket'] (narwhal._tls.PeerSocket), else null
   bool http2 = false;  // an HTTP/2 stream: SERVER_PROTOCOL "HTTP/2"
+  py::Ref proxy_protocol, proxy_addr, proxy_port;  // PROXY_* (null: not proxied / not known)
 };
 
 // What forwarded_head decided for a request.
@@ -53,11 +55,16 @@ enum class ForwarderVerdict {
   Refused,    // an unlisted '_' name with header_map refuse: answer 400
 };
 
-// An address or CIDR network of forwarded_allow_ips ("192.168.1.1", "10.0.0.0/8", "::1").
-struct IpNetwork {
-  int family = 0;  // AF_INET or AF_INET6
-  unsigned char bytes[16] = {};
-  int prefix_bits = 0;
+// A connection that began with a PROXY protocol header (docs/proxies.md): REMOTE_ADDR and
+// REMOTE_PORT are the header's client; the environ also gets gunicorn's PROXY_PROTOCOL,
+// PROXY_ADDR and PROXY_PORT. forwarded_allow_ips is still decided on the socket's own peer (the
+// proxy), as gunicorn does.
+struct ProxiedFrom {
+  std::string protocol;          // PROXY_PROTOCOL: TCP4, TCP6, UNIX, UNKNOWN, LOCAL, UNSPEC
+  std::string destination_host;  // PROXY_ADDR ("" when the header has no addresses)
+  int destination_port = -1;     // PROXY_PORT (-1: none)
+  std::string socket_host;       // the proxy itself
+  bool socket_is_unix = false;
 };
 
 struct StringHash {
@@ -68,8 +75,10 @@ struct StringHash {
 class EnvironBuilder {
  public:
   bool init(const EnvironSettings& settings, PyObject* file_wrapper_type, PyObject* errors);
+  // `is_unix`: the connection is on a unix socket. `proxied`: it began with a PROXY header, and
+  // remote_host/remote_port are the header's client (remote_port -1: no REMOTE_PORT).
   Peer make_peer(const std::string& remote_host, int remote_port, const std::string& server_host,
-                 int server_port, bool is_unix);
+                 int server_port, bool is_unix, const ProxiedFrom* proxied = nullptr);
   // Whether the peer is in forwarded_allow_ips (h2c prior knowledge is only for those).
   bool trusts(const std::string& remote_host, bool is_unix) const { return trusted(remote_host, is_unix); }
   // make_peer(...).parse_underscore_names, without Python (the loop decides the parser at accept).
@@ -93,8 +102,7 @@ class EnvironBuilder {
   bool add_header(PyObject* environ, PyObject* key, std::string_view value);
 
   EnvironSettings settings_;
-  bool trust_everyone_ = false;           // "*" in forwarded_allow_ips
-  std::vector<IpNetwork> trusted_networks_;  // the rest of forwarded_allow_ips
+  net::AllowList trusted_peers_;  // forwarded_allow_ips
   py::Ref template_;
   std::unordered_map<std::string, py::Ref, StringHash, std::equal_to<>> header_keys_;  // raw header name → "HTTP_..." key
   std::string scratch_;

@@ -69,11 +69,6 @@ def test_h2_with_the_sync_worker_is_refused(cli):
     assert "use -k gthread, gevent or asgi" in err, err
 
 
-def test_proxy_protocol_is_refused(cli):
-    err = refused(cli, "--proxy-protocol")
-    assert "setting proxy_protocol (--proxy-protocol) is not supported by narwhal yet" in err, err
-
-
 def test_refused_setting_from_config_file(cli, tmp_path):
     shutil.copy(APPS_DIR / "wsgi_basic.py", tmp_path / "wsgi_basic.py")
     (tmp_path / "gunicorn.conf.py").write_text("http2_cleartext = 'upgrade'\n")

@@ -21,6 +21,22 @@ TEST(ParseCli, ValueForms) {
   }
 }
 
+// argparse nargs="?" with const (gunicorn 24.1's --proxy-protocol [MODE]).
+TEST(ParseCli, OptionalValue) {
+  EXPECT_EQ(parse({"--proxy-protocol"}).values, (Pairs{{"proxy_protocol", "auto"}}));
+  EXPECT_EQ(parse({"--proxy-protocol", "v2"}).values, (Pairs{{"proxy_protocol", "v2"}}));
+  EXPECT_EQ(parse({"--proxy-protocol=v1"}).values, (Pairs{{"proxy_protocol", "v1"}}));
+  CliResult before_flag = parse({"--proxy-protocol", "--reload"});
+  EXPECT_EQ(before_flag.values, (Pairs{{"proxy_protocol", "auto"}, {"reload", "true"}}));
+  // Like argparse, the next word is the value when it does not look like an option.
+  CliResult greedy = parse({"--proxy-protocol", "app:app"});
+  EXPECT_EQ(greedy.values, (Pairs{{"proxy_protocol", "app:app"}}));
+  EXPECT_TRUE(greedy.positional.empty());
+  Config config;
+  EXPECT_EQ(apply_cli(config, parse({"--proxy-protocol"})), std::nullopt);
+  EXPECT_EQ(config.get_string("proxy_protocol"), "auto");
+}
+
 TEST(ParseCli, UniquePrefixAbbreviations) {
   EXPECT_EQ(parse({"--thread", "4"}).values, (Pairs{{"threads", "4"}}));
   EXPECT_EQ(parse({"--max-requests-j=5"}).values, (Pairs{{"max_requests_jitter", "5"}}));

@@ -52,7 +52,7 @@ TEST(SettingsTable, HasGunicornSettings) {
       "tolerate_dangerous_framing", "on_starting", "on_reload", "when_ready", "pre_fork",
       "post_fork", "post_worker_init", "worker_int", "worker_abort", "pre_exec", "pre_request",
       "post_request", "child_exit", "worker_exit", "nworkers_changed", "on_exit", "ssl_context",
-      "http_parser"};
+      "http_parser", "protocol", "uwsgi_allow_ips"};
   for (const char* name : names) EXPECT_NE(find_setting(name), nullptr) << name;
   EXPECT_EQ(find_setting("no_such_setting"), nullptr);
 }
@@ -239,8 +239,7 @@ std::vector<std::string> unsupported_names(const Config& config) {
 
 // Nothing accepted is silently ignored: rows say what narwhal does not honour yet.
 TEST(SettingSupport, RowsMarkWhatNarwhalDoesNotHonour) {
-  EXPECT_EQ(find_setting("proxy_protocol")->support, Setting::Support::Refused);
-  for (const char* name : {"logconfig", "logconfig_dict", "proxy_allow_ips", "tmp_upload_dir"}) {
+  for (const char* name : {"logconfig", "logconfig_dict", "tmp_upload_dir"}) {
     EXPECT_EQ(find_setting(name)->support, Setting::Support::Ignored) << name;
   }
   for (const char* name : {"bind", "workers", "timeout", "keepalive", "accesslog", "max_requests", "reload", "threads",
@@ -248,7 +247,8 @@ TEST(SettingSupport, RowsMarkWhatNarwhalDoesNotHonour) {
                            "syslog_addr", "syslog_prefix", "syslog_facility", "disable_redirect_access_to_syslog",
                            "capture_output", "paste", "raw_paste_global_conf", "http_parser", "certfile",
                            "keyfile", "ciphers", "ssl_context", "ca_certs", "cert_reqs", "http_protocols",
-                           "http2_cleartext", "http2_max_concurrent_streams"}) {
+                           "http2_cleartext", "http2_max_concurrent_streams", "proxy_protocol",
+                           "proxy_allow_ips", "protocol", "uwsgi_allow_ips"}) {
     EXPECT_EQ(find_setting(name)->support, Setting::Support::Honoured) << name;
   }
   for (const Setting& setting : settings_table()) {
@@ -278,10 +278,6 @@ TEST(SettingSupport, PrintConfigMarksThem) {
   size_t logconfig = text.find("\nlogconfig ");
   ASSERT_NE(logconfig, std::string::npos);
   EXPECT_NE(text.substr(logconfig, text.find('\n', logconfig + 1) - logconfig).find("# no effect in narwhal yet"),
-            std::string::npos);
-  size_t proxy = text.find("\nproxy_protocol ");
-  ASSERT_NE(proxy, std::string::npos);
-  EXPECT_NE(text.substr(proxy, text.find('\n', proxy + 1) - proxy).find("# refused by narwhal"),
             std::string::npos);
   size_t workers = text.find("\nworkers ");
   EXPECT_EQ(text.substr(workers, text.find('\n', workers + 1) - workers).find('#'), std::string::npos);

@@ -35,8 +35,6 @@ TEST(SettingsMarkdown, SaysWhatNarwhalDoesNotHonour) {
     return markdown.substr(start, markdown.find("\n### ", start + 1) - start);
   };
   EXPECT_NE(section_of("logconfig").find("**Not honoured yet:**"), std::string::npos);
-  EXPECT_NE(section_of("proxy_protocol").find("**Not supported yet:**"), std::string::npos);
-  EXPECT_NE(section_of("proxy_protocol").find("the PROXY protocol is not implemented yet"), std::string::npos);
   EXPECT_EQ(section_of("certfile").find("**Not"), std::string::npos);
   EXPECT_EQ(section_of("workers").find("**Not"), std::string::npos);
 }

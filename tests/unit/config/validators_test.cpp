@@ -158,6 +158,16 @@ TEST(Validators, CommaSeparatedLists) {
   EXPECT_EQ(set_one("forwarded_allow_ips", text("*")), "['*']");
   EXPECT_EQ(set_one("forwarded_allow_ips", list({"127.0.0.1", "fe80::/10"})), "['127.0.0.1', 'fe80::/10']");
   EXPECT_EQ(set_one("forwarded_allow_ips", text("")), "[]");
+  // proxy_protocol (gunicorn 24.1): off | v1 | v2 | auto; a boolean from an older config file.
+  EXPECT_EQ(set_one("proxy_protocol", text("V1")), "'v1'");
+  EXPECT_EQ(set_one("proxy_protocol", text(" auto ")), "'auto'");
+  EXPECT_EQ(set_one("proxy_protocol", Value(true)), "'auto'");
+  EXPECT_EQ(set_one("proxy_protocol", Value(false)), "'off'");
+  EXPECT_EQ(set_one("proxy_protocol", Value()), "'off'");
+  EXPECT_EQ(set_one("proxy_protocol", text("v3")).substr(0, 6), "error:");
+  EXPECT_EQ(set_one("protocol", text("UWSGI")), "'uwsgi'");
+  EXPECT_EQ(set_one("protocol", text("fastcgi")).substr(0, 6), "error:");
+  EXPECT_EQ(set_one("uwsgi_allow_ips", text("10.0.0.0/8, ::1")), "['10.0.0.0/8', '::1']");
   EXPECT_EQ(set_one("proxy_allow_ips", text("localhost")),
             "error: Invalid value for proxy_allow_ips: 'localhost' (expected a comma-separated list of IP "
             "addresses or networks, or '*')");
