@@ -73,6 +73,9 @@ struct Setting {
   enum class Support { Honoured, Ignored, Refused };
   Support support = Support::Honoured;
   std::string support_note = {};
+  // A config file's Python value is kept as the object itself (a Callable holder) instead of
+  // being converted: logconfig_dict, whose nested dicts only Python's dictConfig reads.
+  bool python_value = false;
 };
 
 const std::vector<Setting>& settings_table();

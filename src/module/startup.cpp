@@ -19,6 +19,7 @@
 #include "log/logger.h"
 #include "module/hooks.h"
 #include "module/process.h"
+#include "module/python_log.h"
 #include "module/settings_check.h"
 #include "module/settings_sources.h"
 #include "module/startup_state.h"
@@ -231,10 +232,12 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   if (options.timeout_s <= 0) options.timeout_s = 1 << 20;  // 0 = no timeout (gunicorn)
   hooks.post_worker_init();
   options.hooks = hooks.worker_hooks();
+  options.hooks.access = module::python_access_hook();  // empty unless Python logging is on
   options.scoreboard = context.scoreboard;
   // Queue time from the kernel's arrival stamps when someone looks at it (docs/metrics.md).
   options.arrival_stamps = !cfg.get_string("metrics_bind").empty() ||
-                           (log::logger().access_enabled() && log::logger().access_format().uses_queue_time());
+                           ((log::logger().access_enabled() || options.hooks.access) &&
+                            log::logger().access_format().uses_queue_time());
   module::set_dump_target(context.scoreboard);  // _core.publish_dump (SIGWINCH: `dump PID`)
   if (context.scoreboard) context.scoreboard->booted.store(1, std::memory_order_relaxed);
   auto seconds_or_timeout = [&](const char* name) {
