@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <memory>
 #include <random>
+#include <utility>
 
 #include "arbiter/arbiter.h"
 #include "config/config.h"
@@ -301,6 +303,16 @@ int serve(Startup& startup) {
     else statsd.gauge(name, value);
   };
   callbacks.flush_metrics = [] { log::logger().statsd().flush(); };
+  // Under Python logging the master lets Python threads run while it waits: handlers that
+  // work in a thread of their own (QueueListener, batching network handlers) must not stall
+  // until the master's next Python call. Nothing of the master runs in between.
+  auto sleeping = std::make_shared<PyThreadState*>(nullptr);
+  callbacks.before_sleep = [sleeping] {
+    if (module::python_logging_active()) *sleeping = PyEval_SaveThread();
+  };
+  callbacks.after_sleep = [sleeping] {
+    if (*sleeping) PyEval_RestoreThread(std::exchange(*sleeping, nullptr));
+  };
   callbacks.run_worker = [&startup](arbiter::WorkerContext& context) { return worker_main(startup, context); };
   callbacks.log_debug = [](const std::string& m) { log::logger().debug(m); };
   callbacks.log_info = [](const std::string& m) { log::logger().info(m); };

@@ -181,6 +181,38 @@ def test_no_python_logging_without_the_settings(server_factory, tmp_path):
     lines_of(log, '"GET / HTTP/1.1" 200')
 
 
+def test_handler_threads_run_while_the_master_waits(server_factory, tmp_path):
+    """A handler that writes from a thread of its own (QueueListener, batching network
+    handlers): the master's lines get written although the master has nothing more to log."""
+    out = tmp_path / "delayed.log"
+    conf = tmp_path / "conf.py"
+    conf.write_text(textwrap.dedent('''
+        import logging
+        import threading
+
+        class DelayedHandler(logging.Handler):
+            def emit(self, record):
+                line = self.format(record)
+                timer = threading.Timer(0.3, self.write, [line])
+                timer.daemon = True
+                timer.start()
+
+            def write(self, line):
+                with open(%r, "a") as f:
+                    f.write(line + "\\n")
+
+        logconfig_dict = {
+            "version": 1,
+            "root": {"level": "WARNING", "handlers": []},
+            "handlers": {"delayed": {"()": DelayedHandler}},
+            "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["delayed"], "propagate": False}},
+        }
+        ''') % str(out))
+    srv = server_factory("-w", "1", "-c", str(conf), "wsgi_basic:app")
+    lines_of(out, "Listening at", timeout=5)
+    lines_of(out, "Booting worker", timeout=5)
+
+
 # --- logconfig_json ----------------------------------------------------------------------------
 def test_logconfig_json(server_factory, tmp_path):
     config = {
