@@ -12,17 +12,32 @@
 namespace narwhal::module {
 namespace {
 
-// Set while this thread is inside the Python logger: a line logged meanwhile (from C++ code the
-// logger's Python calls into, or a signal handler) goes to the file, never back into Python.
-thread_local bool t_inside = false;
+// How deep this thread is inside the Python logger. A line logged from inside (C++ code the
+// logger's Python calls into, a Python signal handler) goes back into Python up to a few
+// levels, then to the file: no unbounded recursion. Not a boolean because under gevent every
+// greenlet of the worker shares the thread: one suspended inside a handler that yields (a
+// socket handler) must not divert the other greenlets' lines.
+constexpr int kMaxDepth = 4;
+thread_local int t_depth = 0;
+// Set where a line must go to the file (configuring, reporting a failure of the logger).
+thread_local bool t_to_file = false;
 
 struct Inside {
-  Inside() : previous(t_inside) { t_inside = true; }
-  ~Inside() { t_inside = previous; }
-  const bool previous;
+  Inside() { ++t_depth; }
+  ~Inside() { --t_depth; }
   Inside(const Inside&) = delete;
   Inside& operator=(const Inside&) = delete;
 };
+
+struct ToFile {
+  ToFile() : previous(t_to_file) { t_to_file = true; }
+  ~ToFile() { t_to_file = previous; }
+  ToFile(const ToFile&) = delete;
+  ToFile& operator=(const ToFile&) = delete;
+  const bool previous;
+};
+
+bool python_unusable() { return t_to_file || t_depth >= kMaxDepth || !Py_IsInitialized() || _Py_IsFinalizing(); }
 
 const char* method_name(log::Level level) {
   switch (level) {
@@ -58,7 +73,7 @@ class PythonSink final : public log::LineSink {
   }
 
   bool line(log::Level level, std::string_view message, bool /*exception*/) override {
-    if (!logger_ || t_inside || !Py_IsInitialized() || _Py_IsFinalizing()) return false;
+    if (!logger_ || python_unusable()) return false;
     if (PyGILState_Check()) return emit(level, message);
     if (log::thread_never_waits()) {
       std::lock_guard<std::mutex> lock(pending_mutex_);
@@ -73,7 +88,7 @@ class PythonSink final : public log::LineSink {
   }
 
   void reopen() override {
-    if (!logger_ || t_inside || !Py_IsInitialized() || _Py_IsFinalizing()) return;
+    if (!logger_ || python_unusable()) return;
     if (PyGILState_Check()) return reopen_now();
     if (log::thread_never_waits()) {
       reopen_flag_.store(true, std::memory_order_release);
@@ -87,14 +102,14 @@ class PythonSink final : public log::LineSink {
 
   // With the GIL (the gthread loop's Python turn).
   void drain() override {
-    if (!logger_ || t_inside || !pending_flag_.load(std::memory_order_acquire)) return;
+    if (!logger_ || python_unusable() || !pending_flag_.load(std::memory_order_acquire)) return;
     Inside inside;
     drain_pending();
   }
 
   // With the GIL (every worker type calls its access hook holding it).
   void access(const workers::AccessEntry& entry) {
-    if (!logger_ || t_inside) return;
+    if (!logger_) return;
     py::ErrorSaver saved;
     py::Ref arguments = access_arguments(entry);
     py::Ref result;
@@ -115,6 +130,7 @@ class PythonSink final : public log::LineSink {
     drain_pending();
     if (!call_level(level, message)) {
       // The line goes to the file (the caller writes it) with why Python did not take it.
+      ToFile to_file;
       log::logger().error("Python logging failed; writing to the error log instead\n" + py::format_exception());
       return false;
     }
@@ -135,10 +151,13 @@ class PythonSink final : public log::LineSink {
     reopen_flag_.store(false, std::memory_order_relaxed);
     static PyObject* const name = PyUnicode_InternFromString("reopen");
     py::Ref result = py::Ref::steal(PyObject_CallOneArg(function(name).get(), logger_.get()));
-    if (!result) log::logger().error("Python logging: reopen_files failed\n" + py::format_exception());
+    if (!result) {
+      ToFile to_file;
+      log::logger().error("Python logging: reopen_files failed\n" + py::format_exception());
+    }
   }
 
-  // With the GIL and t_inside set: what threads that could not wait left behind.
+  // With the GIL, inside: what threads that could not wait left behind.
   void drain_pending() {
     if (!pending_flag_.load(std::memory_order_acquire)) return;
     std::vector<std::pair<log::Level, std::string>> lines;
@@ -150,7 +169,8 @@ class PythonSink final : public log::LineSink {
     for (const auto& [level, message] : lines) {
       if (!call_level(level, message)) {
         PyErr_Clear();
-        log::logger().write_line_only(level, message);  // t_inside: the file
+        ToFile to_file;
+        log::logger().write_line_only(level, message);
       }
     }
     if (reopen_flag_.load(std::memory_order_acquire)) reopen_now();
@@ -229,7 +249,7 @@ bool python_logging_wanted(const config::Config& cfg) {
 }
 
 bool configure_python_logging(PyObject* values, std::string* error) {
-  Inside inside;  // what the configuration logs meanwhile goes to the file
+  ToFile to_file;  // what the configuration logs meanwhile goes to the file
   py::Ref module = py::Ref::steal(PyImport_ImportModule("narwhal._logging"));
   py::Ref logger = module ? py::Ref::steal(PyObject_CallMethod(module.get(), "configure", "O", values)) : py::Ref();
   if (!logger) {

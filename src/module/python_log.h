@@ -11,9 +11,10 @@
 // once; a thread that may wait for the GIL takes it (it holds no lock a GIL holder could wait
 // for: every C++ mutex of the workers is released before logging); a thread marked
 // log::set_thread_never_waits (the gthread loop) queues its lines, which the next Python call
-// of the process or the loop's next GIL turn (≤ 100 ms) sends. A line emitted from inside the
-// Python logger (re-entry), while the interpreter finalizes, or when the Python call fails, is
-// written by the C++ logger to the error log file instead, so nothing can deadlock or be lost.
+// of the process or the loop's next GIL turn (≤ 100 ms) sends. A line emitted from deep inside
+// the Python logger (re-entry beyond a few levels), while the configuration is applied, while
+// the interpreter finalizes, or when the Python call fails, is written by the C++ logger to the
+// error log file instead, so nothing can recurse, deadlock or be lost.
 #pragma once
 
 #include <string>

@@ -213,6 +213,39 @@ def test_handler_threads_run_while_the_master_waits(server_factory, tmp_path):
     lines_of(out, "Booting worker", timeout=5)
 
 
+def test_lines_logged_from_inside_the_logger_neither_recurse_nor_deadlock(server_factory, tmp_path):
+    """A filter that logs through narwhal for every record it sees: each nested line goes back
+    into Python a few levels deep, the deepest to the error log file; the server serves on."""
+    out = tmp_path / "errors.log"
+    conf = tmp_path / "conf.py"
+    conf.write_text(textwrap.dedent('''
+        import logging
+        from narwhal import _core
+
+        class Echo(logging.Filter):
+            def filter(self, record):
+                if "Booting worker" in record.getMessage():
+                    _core.log(20, "echo " + record.getMessage())
+                return True
+
+        logconfig_dict = {
+            "version": 1,
+            "root": {"level": "WARNING", "handlers": []},
+            "filters": {"echo": {"()": Echo}},
+            "formatters": {"plain": {"format": "PY %%(message)s"}},
+            "handlers": {"file": {"class": "logging.FileHandler", "filename": %r, "formatter": "plain"}},
+            "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["file"], "filters": ["echo"],
+                                           "propagate": False}},
+        }
+        ''') % str(out))
+    srv = server_factory("-w", "1", "-c", str(conf), "wsgi_basic:app")
+    assert srv.get("/hello").text == "hello"
+    lines = lines_of(out, "Booting worker", 4)
+    prefixes = sorted(line.split("Booting")[0] for line in lines)  # the filter runs before emit
+    assert prefixes == ["PY ", "PY echo ", "PY echo echo ", "PY echo echo echo "], lines
+    srv.wait_for_stderr("[INFO] echo echo echo echo Booting worker")
+
+
 # --- logconfig_json ----------------------------------------------------------------------------
 def test_logconfig_json(server_factory, tmp_path):
     config = {
