@@ -242,14 +242,14 @@ TEST(SettingSupport, RowsMarkWhatNarwhalDoesNotHonour) {
   EXPECT_EQ(find_setting("certfile")->support, Setting::Support::Refused);
   EXPECT_EQ(find_setting("keyfile")->support, Setting::Support::Refused);
   EXPECT_EQ(find_setting("proxy_protocol")->support, Setting::Support::Refused);
-  for (const char* name : {"logconfig", "logconfig_dict", "ciphers", "ssl_context", "proxy_allow_ips",
-                           "tmp_upload_dir"}) {
+  for (const char* name : {"ca_certs", "ciphers", "ssl_context", "proxy_allow_ips", "tmp_upload_dir"}) {
     EXPECT_EQ(find_setting(name)->support, Setting::Support::Ignored) << name;
   }
   for (const char* name : {"bind", "workers", "timeout", "keepalive", "accesslog", "max_requests", "reload", "threads",
                            "statsd_host", "statsd_prefix", "dogstatsd_tags", "enable_backlog_metric", "syslog",
                            "syslog_addr", "syslog_prefix", "syslog_facility", "disable_redirect_access_to_syslog",
-                           "capture_output", "paste", "raw_paste_global_conf", "http_parser"}) {
+                           "capture_output", "paste", "raw_paste_global_conf", "http_parser", "logconfig",
+                           "logconfig_dict", "logconfig_json", "logger_class"}) {
     EXPECT_EQ(find_setting(name)->support, Setting::Support::Honoured) << name;
   }
   for (const Setting& setting : settings_table()) {
@@ -266,19 +266,20 @@ TEST(SettingSupport, OnlyNonDefaultValuesCount) {
   ASSERT_FALSE(config.set("do_handshake_on_connect", Value(false)));
   EXPECT_TRUE(unsupported_names(config).empty());
   ASSERT_FALSE(config.set("workers", Value(int64_t{4})));  // honoured
-  ASSERT_FALSE(config.set("logconfig", Value(std::string("/etc/narwhal/logging.ini"))));
+  ASSERT_FALSE(config.set("logconfig", Value(std::string("/etc/narwhal/logging.ini"))));  // honoured
+  ASSERT_FALSE(config.set("ca_certs", Value(std::string("/etc/ca.pem"))));
   ASSERT_FALSE(config.set("certfile", Value(std::string("/etc/cert.pem"))));
   ASSERT_FALSE(config.set("ssl_context", Value(Callable{nullptr, "<function ssl_context>"})));
-  EXPECT_EQ(unsupported_names(config), (std::vector<std::string>{"logconfig", "ssl_context", "certfile"}));
+  EXPECT_EQ(unsupported_names(config), (std::vector<std::string>{"ssl_context", "certfile", "ca_certs"}));
 }
 
 TEST(SettingSupport, PrintConfigMarksThem) {
   Config config;
   std::string text = config.print_config();
   EXPECT_NE(text.find("# no effect in narwhal yet"), std::string::npos);
-  size_t logconfig = text.find("\nlogconfig ");
-  ASSERT_NE(logconfig, std::string::npos);
-  EXPECT_NE(text.substr(logconfig, text.find('\n', logconfig + 1) - logconfig).find("# no effect in narwhal yet"),
+  size_t ca_certs = text.find("\nca_certs ");
+  ASSERT_NE(ca_certs, std::string::npos);
+  EXPECT_NE(text.substr(ca_certs, text.find('\n', ca_certs + 1) - ca_certs).find("# no effect in narwhal yet"),
             std::string::npos);
   size_t certfile = text.find("\ncertfile ");
   ASSERT_NE(certfile, std::string::npos);
