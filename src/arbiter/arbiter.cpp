@@ -410,10 +410,16 @@ void Arbiter::stop(bool graceful) {
   wait_for_workers(workers::heartbeat_now_ms() + 1000);  // SIGKILL is quick; don't leave zombies
 }
 
+void Arbiter::wait_for_signals(int timeout_ms) {
+  if (callbacks_.before_sleep) callbacks_.before_sleep();
+  signals_.sleep(timeout_ms);
+  if (callbacks_.after_sleep) callbacks_.after_sleep();
+}
+
 void Arbiter::wait_for_workers(int64_t deadline) {
   reap_workers();
   for (int64_t now = workers::heartbeat_now_ms(); !workers_.empty() && now < deadline; now = workers::heartbeat_now_ms()) {
-    signals_.sleep(static_cast<int>(std::min<int64_t>(100, deadline - now)));  // SIGCHLD wakes it
+    wait_for_signals(static_cast<int>(std::min<int64_t>(100, deadline - now)));  // SIGCHLD wakes it
     reap_workers();
   }
 }

@@ -53,6 +53,11 @@ struct Callbacks {
   // loop turn (what was buffered is sent). May be empty.
   std::function<void(const std::string& name, long long value, bool histogram)> metric;
   std::function<void()> flush_metrics;
+  // Around the master's waits (poll on the signal pipe and the control sockets): nothing of the
+  // master runs meanwhile, so the embedding layer may let Python threads run (the GIL). May be
+  // empty.
+  std::function<void()> before_sleep;
+  std::function<void()> after_sleep;
   // Around fork() in the master (pre_fork hook + PyOS_BeforeFork / PyOS_AfterFork_Parent).
   std::function<void()> before_fork;
   std::function<void()> after_fork_parent;

@@ -15,13 +15,15 @@
 namespace narwhal::arbiter {
 
 void Arbiter::sleep(int timeout_ms) {
-  if (!control_ && !metrics_) return signals_.sleep(timeout_ms);
+  if (!control_ && !metrics_) return wait_for_signals(timeout_ms);
   std::vector<pollfd> fds;
   fds.push_back({signals_.fd(), POLLIN, 0});
   if (control_) control_->add_poll_fds(&fds);
   const size_t control_count = fds.size() - 1;
   if (metrics_) metrics_->add_poll_fds(&fds);
+  if (callbacks_.before_sleep) callbacks_.before_sleep();
   const int ready = ::poll(fds.data(), fds.size(), control_ ? control_->timeout_ms(timeout_ms) : timeout_ms);
+  if (callbacks_.after_sleep) callbacks_.after_sleep();
   // A signal (EINTR or the pipe) is seen first, as SignalQueue::sleep does.
   signals_.drain();
   const int64_t now = workers::heartbeat_now_ms();

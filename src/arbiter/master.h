@@ -77,6 +77,8 @@ class Arbiter final : public control::Master {
   void forget_worker(std::map<pid_t, Worker>::iterator it);  // frees its shared slots
   // control.cpp: the loop's sleep (signals and the control socket), and the socket itself.
   void sleep(int timeout_ms);
+  // The signal pipe alone, with before_sleep/after_sleep around it.
+  void wait_for_signals(int timeout_ms);
   void open_control();
   void close_control();
   void open_metrics();

@@ -77,6 +77,9 @@ struct Setting {
   std::string support_note = {};
   // Action::StoreOptional: what the flag stores when given without a value.
   std::string cli_const = {};
+  // A config file's Python value is kept as the object itself (a Callable holder) instead of
+  // being converted: logconfig_dict, whose nested dicts only Python's dictConfig reads.
+  bool python_value = false;
 };
 
 const std::vector<Setting>& settings_table();

@@ -3,8 +3,6 @@
 
 namespace narwhal::config {
 
-// Why rows below are ignored or refused (Setting::support).
-constexpr const char* kCppLogger = "the C++ logger is configured by errorlog, accesslog, loglevel and access_log_format";
 namespace {
 
 Setting logging_flag(std::string name, std::string flag, std::string short_doc, std::string doc) {
@@ -86,7 +84,7 @@ void add_logging_settings(std::vector<Setting>& rows) {
   rows.push_back(logging_flag("capture_output", "--capture-output",
                               "Redirect stdout/stderr to specified file in *errorlog*.",
                               "Only when *errorlog* is a file; followed again after USR1 reopens it."));
-  rows.push_back(ignored({
+  rows.push_back({
       .name = "logger_class",
       .section = "Logging",
       .flags = {"--logger-class"},
@@ -97,13 +95,25 @@ void add_logging_settings(std::vector<Setting>& rows) {
       .default_text = "",
       .validate = validate_class(),
       .short_doc = "The logger you want to use to log events in narwhal.",
-      .doc = "The default handles error and access logging in the core. A Python path to a class "
-             "that quacks like `gunicorn.glogging.Logger` is accepted for compatibility.",
-  }, kCppLogger));
-  rows.push_back(ignored(logging_text("logconfig", {"--log-config"}, "FILE", std::monostate{},
+      .doc = "The default, `gunicorn.glogging.Logger` (also `simple`, and "
+             "`gunicorn.instrument.statsd.Statsd`: statsd is always narwhal's own), is narwhal's C++ "
+             "logger; it needs no gunicorn installed. Any other class (a dotted path, "
+             "`egg:DIST#NAME` from the `gunicorn.loggers` entry points, or a class object in a "
+             "config file) is created once in the master as `cls(cfg)` and receives every error "
+             "line (`critical/error/warning/info/debug`) and every request (`access(resp, req, "
+             "environ, request_time)`), in the master and in each worker, through Python "
+             "`logging` (docs/migration.md, \"Logging through Python logging\"). A subclass of "
+             "`gunicorn.glogging.Logger` needs gunicorn importable; narwhal's own compatible base "
+             "class is `narwhal.glogging.Logger`.",
+  });
+  rows.push_back(logging_text("logconfig", {"--log-config"}, "FILE", std::monostate{},
                               "The log config file to use.",
-                              "Uses the standard Python logging module's configuration file format."), kCppLogger));
-  rows.push_back(ignored({
+                              "Uses the standard Python logging module's configuration file format "
+                              "(`logging.config.fileConfig`, with the defaults `__file__` and `here`). "
+                              "Setting it sends narwhal's error and access lines through Python "
+                              "`logging` (loggers `gunicorn.error` and `gunicorn.access`); a missing or "
+                              "invalid file stops the start-up."));
+  rows.push_back({
       .name = "logconfig_dict",
       .section = "Logging",
       .flags = {},
@@ -112,14 +122,21 @@ void add_logging_settings(std::vector<Setting>& rows) {
       .action = Action::Store,
       .default_value = StringMap{},
       .default_text = "",
-      .validate = validate_dict(),
+      .validate = validate_python_dict(),
       .short_doc = "The log config dictionary to use.",
       .doc = "Uses the standard Python logging module's dictionary configuration format "
-             "(`logging.config.dictConfig`). Takes precedence over *logconfig* and *logconfig_json*.",
-  }, kCppLogger));
-  rows.push_back(ignored(logging_text("logconfig_json", {"--log-config-json"}, "FILE", std::monostate{},
+             "(`logging.config.dictConfig`), applied over gunicorn's defaults (the loggers "
+             "`gunicorn.error` and `gunicorn.access` and their handlers; top-level keys replace "
+             "the defaults' keys). Takes precedence over *logconfig* and *logconfig_json*. "
+             "Setting it sends narwhal's error and access lines through Python `logging`; a "
+             "configuration `dictConfig` refuses stops the start-up.",
+      .python_value = true,
+  });
+  rows.push_back(logging_text("logconfig_json", {"--log-config-json"}, "FILE", std::monostate{},
                               "The log config to read config from a JSON file.",
-                              "Format: `logging.config.dictConfig` as JSON."), kCppLogger));
+                              "Format: `logging.config.dictConfig` as JSON, applied like "
+                              "*logconfig_dict* (which takes precedence); takes precedence over "
+                              "*logconfig*. A missing file or invalid JSON stops the start-up."));
   rows.push_back(logging_text("syslog_addr", {"--log-syslog-to"}, "SYSLOG_ADDR",
                               std::string("udp://localhost:514"), "Address to send syslog messages.",
                               "A string of the form `unix://PATH#TYPE` (a unix domain socket; `TYPE` "

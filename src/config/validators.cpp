@@ -159,6 +159,15 @@ Validator validate_dict() {
   };
 }
 
+Validator validate_python_dict() {
+  return [](const Setting&, const Value& raw, Value& out) -> std::optional<std::string> {
+    // The Python layer wraps only real dicts (py::to_config_value with keep_object).
+    if (!std::holds_alternative<StringMap>(raw) && !std::holds_alternative<Callable>(raw)) return "a dictionary";
+    out = raw;
+    return std::nullopt;
+  };
+}
+
 Validator validate_callable() {
   return [](const Setting&, const Value& raw, Value& out) -> std::optional<std::string> {
     if (!std::holds_alternative<Callable>(raw)) return "a callable";

@@ -41,6 +41,8 @@ Validator validate_raw_env();        // list of KEY=VALUE
 Validator validate_paste_global_conf();  // list of KEY=VALUE, "\=" being a literal '='
 Validator validate_existing_files(); // list of paths that exist
 Validator validate_dict();
+// A dictionary kept as the Python object (Setting::python_value), or an empty StringMap.
+Validator validate_python_dict();
 Validator validate_callable();
 Validator validate_user();   // uid or user name (resolved through the password database)
 Validator validate_group();  // gid or group name

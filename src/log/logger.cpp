@@ -58,7 +58,12 @@ bool replace_fd(int target, int fresh) {
   return true;
 }
 
+thread_local bool t_never_waits = false;
+
 }  // namespace
+
+void set_thread_never_waits(bool never) { t_never_waits = never; }
+bool thread_never_waits() { return t_never_waits; }
 
 bool parse_level(std::string_view text, Level* out) {
   for (const auto& entry : kLevels) {
@@ -137,6 +142,7 @@ bool Logger::reopen() {
   reopen_one(owned_error_fd_, errorlog_path_);
   reopen_one(owned_access_fd_, accesslog_path_);
   if (capture_output_) capture_output();  // 1 and 2 still point at the rotated file
+  if (sink_) sink_->reopen();
   return ok;
 }
 
@@ -162,7 +168,8 @@ void Logger::write(Level level, std::string_view message) {
 void Logger::exception(std::string_view message) {
   if (!enabled(Level::Error)) return;
   if (statsd_.enabled()) statsd_.increment("gunicorn.log.exception");
-  write_line_only(Level::Error, message);
+  if (sink_ && sink_->line(Level::Error, message, true)) return;
+  write_to_file(Level::Error, message);
 }
 
 void Logger::request_metrics(int status, int64_t duration_us) {
@@ -174,6 +181,11 @@ void Logger::request_metrics(int status, int64_t duration_us) {
 }
 
 void Logger::write_line_only(Level level, std::string_view message) {
+  if (sink_ && sink_->line(level, message, false)) return;
+  write_to_file(level, message);
+}
+
+void Logger::write_to_file(Level level, std::string_view message) {
   if (syslog_.enabled()) {
     const int severity = level >= Level::Critical ? 2 : level >= Level::Error ? 3 : level >= Level::Warning ? 4
                          : level >= Level::Info ? 6 : 7;

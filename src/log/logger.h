@@ -26,6 +26,27 @@ bool parse_level(std::string_view text, Level* out);
 // "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL" (Python logging's level names).
 std::string_view level_name(Level level);
 
+// Where error lines go instead of the file when the user asked for Python logging (logconfig,
+// logconfig_dict, logconfig_json, logger_class: src/module/python_log.h). The log layer knows
+// nothing of Python: a sink may refuse a line (it cannot take it now, e.g. the interpreter is
+// finalizing, or the line comes from inside the sink itself), and the logger then writes it.
+class LineSink {
+ public:
+  virtual ~LineSink() = default;
+  // One error line; `exception`: an error with a traceback (gunicorn's log.exception).
+  virtual bool line(Level level, std::string_view message, bool exception) = 0;
+  // USR1 (after the logger reopened its own files): reopen the sink's files.
+  virtual void reopen() = 0;
+  // Lines (and a reopen) the sink deferred because the thread that logged them could not wait
+  // for it (see set_thread_never_waits); called by such a worker's loop at a safe point.
+  virtual void drain() = 0;
+};
+
+// A thread that must never block on a sink (the gthread worker's loop thread, which must not
+// wait for the GIL) marks itself; a sink then defers its lines until the next drain().
+void set_thread_never_waits(bool never);
+bool thread_never_waits();
+
 class Logger {
  public:
   Logger() = default;
@@ -48,6 +69,14 @@ class Logger {
   void capture_output();
 
   void set_level(Level level) { level_ = level; }
+  // Error lines go to `sink` (null: back to the file). Set in the master before workers fork.
+  // While a sink is set, syslog is the sink's business too (gunicorn's SysLogHandler).
+  void set_sink(LineSink* sink) { sink_ = sink; }
+  LineSink* sink() const { return sink_; }
+  // What a sink deferred, at a point where the calling thread may block on it.
+  void drain_sink() {
+    if (sink_) sink_->drain();
+  }
   Level level() const { return level_; }
   bool enabled(Level level) const { return level >= level_; }
   void write(Level level, std::string_view message);  // one line, timestamped, with getpid()
@@ -99,6 +128,9 @@ class Logger {
   Syslog syslog_;
   bool syslog_access_ = false;
   bool capture_output_ = false;
+  LineSink* sink_ = nullptr;
+
+  void write_to_file(Level level, std::string_view message);
 };
 
 // The process's logger (the one explicit per-process context for logging).

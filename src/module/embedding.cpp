@@ -54,7 +54,7 @@ PyObject* validate_setting(PyObject*, PyObject* args) {
     return nullptr;
   }
   config::Config cfg;
-  if (auto error = cfg.set(name, py::to_config_value(value))) {
+  if (auto error = cfg.set(name, py::to_config_value(value, config::find_setting(name)->python_value))) {
     PyErr_SetString(PyExc_ValueError, error->message.c_str());
     return nullptr;
   }

@@ -12,6 +12,7 @@
 
 #include "log/logger.h"
 #include "module/hooks.h"
+#include "module/python_log.h"
 #include "module/settings_check.h"
 #include "python/convert.h"
 
@@ -26,7 +27,7 @@ bool apply_config_values(config::Config& cfg, PyObject* values) {
       PyErr_Clear();
       continue;
     }
-    if (auto error = cfg.set(name, py::to_config_value(value))) {
+    if (auto error = cfg.set(name, py::to_config_value(value, config::find_setting(name)->python_value))) {
       print_error(error->message);
       return false;
     }
@@ -131,8 +132,11 @@ bool prepare_python_path(const config::Config& cfg) {
 bool open_logs(const config::Config& cfg, const std::string& app_uri, std::string* error) {
   log::Level level = log::Level::Info;
   log::parse_level(cfg.get_string("loglevel"), &level);
-  if (!log::logger().open(cfg.get_string("errorlog"), cfg.is_set("accesslog") ? cfg.get_string("accesslog") : "",
-                           level, cfg.get_string("access_log_format"), error)) {
+  // Python logging (python_log.h): the access log and syslog are the Python logger's; the C++
+  // logger keeps the error log file for capture_output and the lines Python cannot take.
+  const bool python_logging = python_logging_wanted(cfg);
+  const std::string accesslog = cfg.is_set("accesslog") && !python_logging ? cfg.get_string("accesslog") : "";
+  if (!log::logger().open(cfg.get_string("errorlog"), accesslog, level, cfg.get_string("access_log_format"), error)) {
     return false;
   }
   if (cfg.get_bool("capture_output")) {
@@ -140,7 +144,32 @@ bool open_logs(const config::Config& cfg, const std::string& app_uri, std::strin
     if (!call_glue("flush_stdio", args.get())) PyErr_Clear();  // what Python buffered goes first
     log::logger().capture_output();
   }
-  if (cfg.get_bool("syslog")) {
+  if (python_logging) {
+    py::Ref values = py::Ref::steal(settings_to_python(cfg));
+    if (values && !cfg.is_set("proc_name")) {  // gunicorn's default_proc_name (syslog's prefix)
+      py::Ref name = py::Ref::steal(PyUnicode_FromString(app_uri.c_str()));
+      if (!name || PyDict_SetItemString(values.get(), "default_proc_name", name.get()) < 0) values.reset();
+    }
+    if (!values) {
+      *error = "can't convert the settings for Python logging: " + py::exception_message();
+      return false;
+    }
+    if (!configure_python_logging(values.get(), error)) {
+      // A HUP with a broken configuration: the Python logger in use stays; if there is none,
+      // the C++ logger takes the access log back, so no line is lost.
+      if (!python_logging_active()) {
+        std::string ignored;
+        log::logger().open(cfg.get_string("errorlog"), cfg.is_set("accesslog") ? cfg.get_string("accesslog") : "",
+                           level, cfg.get_string("access_log_format"), &ignored);
+      } else {
+        log::logger().set_level(log::Level::Debug);  // the Python logger filters
+      }
+      return false;
+    }
+  } else {
+    disable_python_logging();
+  }
+  if (cfg.get_bool("syslog") && !python_logging) {
     // gunicorn: program "gunicorn.<syslog_prefix or proc_name with ':' as '.'>".
     std::string prefix = cfg.is_set("syslog_prefix") ? cfg.get_string("syslog_prefix")
                          : cfg.is_set("proc_name")   ? cfg.get_string("proc_name")

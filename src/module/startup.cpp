@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <memory>
 #include <random>
+#include <utility>
 
 #include "arbiter/arbiter.h"
 #include "config/config.h"
@@ -19,6 +21,7 @@
 #include "log/logger.h"
 #include "module/hooks.h"
 #include "module/process.h"
+#include "module/python_log.h"
 #include "module/settings_check.h"
 #include "module/settings_sources.h"
 #include "module/startup_state.h"
@@ -235,6 +238,7 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   if (options.timeout_s <= 0) options.timeout_s = 1 << 20;  // 0 = no timeout (gunicorn)
   hooks.post_worker_init();
   options.hooks = hooks.worker_hooks();
+  options.hooks.access = module::python_access_hook();  // empty unless Python logging is on
   options.scoreboard = context.scoreboard;
   options.tls = startup.tls.context;
   {
@@ -250,7 +254,8 @@ int worker_main(Startup& startup, arbiter::WorkerContext& context) {
   options.suppress_ragged_eofs = cfg.get_bool("suppress_ragged_eofs");
   // Queue time from the kernel's arrival stamps when someone looks at it (docs/metrics.md).
   options.arrival_stamps = !cfg.get_string("metrics_bind").empty() ||
-                           (log::logger().access_enabled() && log::logger().access_format().uses_queue_time());
+                           ((log::logger().access_enabled() || options.hooks.access) &&
+                            log::logger().access_format().uses_queue_time());
   module::set_dump_target(context.scoreboard);  // _core.publish_dump (SIGWINCH: `dump PID`)
   if (context.scoreboard) context.scoreboard->booted.store(1, std::memory_order_relaxed);
   auto seconds_or_timeout = [&](const char* name) {
@@ -314,6 +319,16 @@ int serve(Startup& startup) {
     else statsd.gauge(name, value);
   };
   callbacks.flush_metrics = [] { log::logger().statsd().flush(); };
+  // Under Python logging the master lets Python threads run while it waits: handlers that
+  // work in a thread of their own (QueueListener, batching network handlers) must not stall
+  // until the master's next Python call. Nothing of the master runs in between.
+  auto sleeping = std::make_shared<PyThreadState*>(nullptr);
+  callbacks.before_sleep = [sleeping] {
+    if (module::python_logging_active()) *sleeping = PyEval_SaveThread();
+  };
+  callbacks.after_sleep = [sleeping] {
+    if (*sleeping) PyEval_RestoreThread(std::exchange(*sleeping, nullptr));
+  };
   callbacks.run_worker = [&startup](arbiter::WorkerContext& context) { return worker_main(startup, context); };
   callbacks.log_debug = [](const std::string& m) { log::logger().debug(m); };
   callbacks.log_info = [](const std::string& m) { log::logger().info(m); };

@@ -18,6 +18,16 @@ std::string str_of(PyObject* object) {
   return std::string(utf8, static_cast<size_t>(size));
 }
 
+std::string repr_of(PyObject* object) {
+  Ref text = Ref::steal(PyObject_Repr(object));
+  const char* utf8 = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
+  if (!utf8) {
+    PyErr_Clear();
+    return "<unprintable>";
+  }
+  return utf8;
+}
+
 void release_object(void* object) {
   if (Py_IsInitialized()) {
     PyGILState_STATE state = PyGILState_Ensure();
@@ -37,8 +47,12 @@ std::string callable_repr(PyObject* object) {
 
 }  // namespace
 
-config::Value to_config_value(PyObject* object) {
+config::Value to_config_value(PyObject* object, bool keep_object) {
   if (object == Py_None) return std::monostate{};
+  if (keep_object && PyDict_Check(object)) {
+    Py_INCREF(object);
+    return config::Callable{std::shared_ptr<void>(object, release_object), repr_of(object)};
+  }
   if (PyBool_Check(object)) return object == Py_True;
   if (PyLong_Check(object)) {
     int overflow = 0;

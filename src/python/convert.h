@@ -6,7 +6,8 @@
 
 namespace narwhal::py {
 
-// Never fails: unknown types become their str(); a Python error is cleared.
-config::Value to_config_value(PyObject* object);
+// Never fails: unknown types become their str(); a Python error is cleared. With `keep_object`
+// (Setting::python_value) a dict is kept as the object itself, in a config::Callable holder.
+config::Value to_config_value(PyObject* object, bool keep_object = false);
 
 }  // namespace narwhal::py

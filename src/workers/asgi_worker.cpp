@@ -280,7 +280,18 @@ bool AsgiConnection::finish_request() {
   }
   const WorkerHooks& hooks = policy_.engine().options().hooks;
   if (hooks.post_request) hooks.post_request(*head_, hook_request_, nullptr, status);
-  if (log::logger().access_enabled()) {
+  if (hooks.access) {
+    AccessEntry entry;
+    entry.head = head_;
+    entry.remote_addr = connection_.peer ? std::string_view(connection_.peer->remote_text)
+                                         : std::string_view(connection_.address.host);
+    entry.status = status;
+    entry.body_bytes = body_bytes;
+    entry.duration_us = duration_us;
+    entry.queue_us = connection_.queue_us;
+    entry.response_headers = response_headers_object;
+    hooks.access(entry);
+  } else if (log::logger().access_enabled()) {
     log::HeaderList response_headers;  // {name}o: views into the app's bytes (kept by `list`)
     py::Ref list;
     if (log::logger().access_format().uses_response_headers() && response_headers_object) {

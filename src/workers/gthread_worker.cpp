@@ -44,6 +44,7 @@ class GthreadPolicy final : public Policy {
     for (int i = 0; i < count; ++i) runners_.push_back(std::make_unique<RequestRunner>(engine_.options(), engine_.app()));
     // The loop thread gives the GIL away for the whole run (it takes it back in turn()).
     saved_ = PyEval_SaveThread();
+    log::set_thread_never_waits(true);  // its error lines wait for turn() under Python logging
     for (int i = 0; i < count; ++i) threads_.emplace_back([this, i] { thread_main(*runners_[static_cast<size_t>(i)]); });
     return true;
   }
@@ -51,6 +52,8 @@ class GthreadPolicy final : public Policy {
   void finish() {
     PyEval_RestoreThread(saved_);
     saved_ = nullptr;
+    log::set_thread_never_waits(false);
+    log::logger().drain_sink();
     drop_garbage();
     wsgi::drop_released_bytes();
   }
@@ -94,6 +97,7 @@ class GthreadPolicy final : public Policy {
     if (now_ms < next_python_turn_ms_ && !interrupted) return;
     next_python_turn_ms_ = now_ms + kPythonTurnMs;
     PyEval_RestoreThread(saved_);
+    log::logger().drain_sink();  // lines (and a USR1 reopen) this thread deferred
     if (PyErr_CheckSignals() < 0) log::logger().error("Exception in a signal handler\n" + py::format_exception());
     drop_garbage();
     wsgi::drop_released_bytes();

@@ -92,9 +92,12 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
   const WorkerHooks& hooks = options_.hooks;
   py::Ref request;  // the pre_request hook's req, handed to post_request (per request)
   if (hooks.pre_request) request = hooks.pre_request(exchange.head());
-  const bool response_headers_logged = access_logged && log::logger().access_format().uses_response_headers();
+  const bool python_access = static_cast<bool>(hooks.access);
+  const bool response_headers_logged =
+      python_access || (access_logged && log::logger().access_format().uses_response_headers());
   wsgi::RequestResult result = wsgi::handle_request(app_, exchange, *connection.peer,
-                                                    static_cast<bool>(hooks.post_request), response_headers_logged);
+                                                    python_access || static_cast<bool>(hooks.post_request),
+                                                    response_headers_logged);
   if (hooks.post_request) hooks.post_request(exchange.head(), request, result.environ.get(), result.status);
   started_ms_.store(0, std::memory_order_relaxed);
   const int64_t done_us = clock::monotonic_us();
@@ -104,7 +107,18 @@ bool RequestRunner::run(Connection& connection, ReadBuffer& input, const RunSett
     count_request(scoreboard->counters, exchange.head().method, result.status, done_us - started_us);
     scoreboard->in_flight.fetch_sub(1, std::memory_order_relaxed);
   }
-  if (access_logged) {
+  if (python_access) {
+    AccessEntry entry;
+    entry.head = &exchange.head();
+    entry.remote_addr = connection.peer->remote_text;
+    entry.status = result.status;
+    entry.body_bytes = result.body_bytes;
+    entry.duration_us = done_us - started_us;
+    entry.queue_us = connection.queue_us;
+    entry.environ = result.environ.get();
+    entry.response_headers = result.response_headers.get();
+    hooks.access(entry);
+  } else if (access_logged) {
     access_log(connection, exchange.head(), result.status, result.body_bytes, done_us - started_us,
                result.response_headers.get());
   }

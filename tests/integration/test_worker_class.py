@@ -80,7 +80,7 @@ def test_refused_setting_from_config_file(cli, tmp_path):
 def test_ignored_settings_from_config_file_warn_once_and_serve(server_factory, tmp_path):
     shutil.copy(APPS_DIR / "wsgi_basic.py", tmp_path / "wsgi_basic.py")
     (tmp_path / "gunicorn.conf.py").write_text(
-        "logconfig_dict = {'version': 1}\n"
+        "ciphers = 'HIGH'\n"
         "suppress_ragged_eofs = True\n"  # its default: no warning
         "tmp_upload_dir = '/tmp'\n"
         "workers = 1\n")
@@ -89,17 +89,17 @@ def test_ignored_settings_from_config_file_warn_once_and_serve(server_factory, t
     srv.wait_for_stderr("Booting worker")
     err = srv.stderr_text()
     warnings = [line for line in err.splitlines() if "[WARNING]" in line]
-    assert len([w for w in warnings if "logconfig_dict" in w]) == 1, err
+    assert len([w for w in warnings if "ciphers" in w]) == 1, err
     assert len([w for w in warnings if "tmp_upload_dir" in w]) == 1, err
-    assert any(re.search(r"setting logconfig_dict has no effect in narwhal yet", w) for w in warnings), err
+    assert any(re.search(r"setting ciphers has no effect in narwhal yet", w) for w in warnings), err
     assert not any("suppress_ragged_eofs" in w for w in warnings), err
     assert not any("workers" in w for w in warnings), err
 
 
 def test_ignored_setting_from_env_warns(server_factory):
     srv = server_factory("-w", "1", "wsgi_basic:app",
-                         env={"GUNICORN_CMD_ARGS": "--log-config /etc/narwhal-logging.ini"})
-    srv.wait_for_stderr("setting logconfig has no effect in narwhal yet")
+                         env={"GUNICORN_CMD_ARGS": "--ca-certs /etc/narwhal-ca.pem"})
+    srv.wait_for_stderr("setting ca_certs has no effect in narwhal yet")
 
 
 def test_default_settings_warn_about_nothing(server_factory):
@@ -112,6 +112,7 @@ def test_default_settings_warn_about_nothing(server_factory):
 def test_print_config_marks_unsupported_settings(cli):
     p = cli("--print-config", "wsgi_basic:app", timeout=15)
     assert p.returncode == 0, output(p)
-    assert re.search(r"^logconfig\s+= None  # no effect in narwhal yet$", p.stdout, re.M), p.stdout
+    assert re.search(r"^tmp_upload_dir\s+= None  # no effect in narwhal yet$", p.stdout, re.M), p.stdout
+    assert re.search(r"^logconfig\s+= None$", p.stdout, re.M), p.stdout  # honoured since issue 15
     assert re.search(r"^certfile\s+= None$", p.stdout, re.M), p.stdout  # honoured: no mark
     assert re.search(r"^workers\s+= 1$", p.stdout, re.M), p.stdout

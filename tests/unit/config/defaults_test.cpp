@@ -239,7 +239,7 @@ std::vector<std::string> unsupported_names(const Config& config) {
 
 // Nothing accepted is silently ignored: rows say what narwhal does not honour yet.
 TEST(SettingSupport, RowsMarkWhatNarwhalDoesNotHonour) {
-  for (const char* name : {"logconfig", "logconfig_dict", "tmp_upload_dir"}) {
+  for (const char* name : {"worker_tmp_dir", "tmp_upload_dir"}) {
     EXPECT_EQ(find_setting(name)->support, Setting::Support::Ignored) << name;
   }
   for (const char* name : {"bind", "workers", "timeout", "keepalive", "accesslog", "max_requests", "reload", "threads",
@@ -248,7 +248,8 @@ TEST(SettingSupport, RowsMarkWhatNarwhalDoesNotHonour) {
                            "capture_output", "paste", "raw_paste_global_conf", "http_parser", "certfile",
                            "keyfile", "ciphers", "ssl_context", "ca_certs", "cert_reqs", "http_protocols",
                            "http2_cleartext", "http2_max_concurrent_streams", "proxy_protocol",
-                           "proxy_allow_ips", "protocol", "uwsgi_allow_ips"}) {
+                           "proxy_allow_ips", "protocol", "uwsgi_allow_ips", "logconfig",
+                           "logconfig_dict", "logconfig_json", "logger_class"}) {
     EXPECT_EQ(find_setting(name)->support, Setting::Support::Honoured) << name;
   }
   for (const Setting& setting : settings_table()) {
@@ -265,19 +266,22 @@ TEST(SettingSupport, OnlyNonDefaultValuesCount) {
   ASSERT_FALSE(config.set("do_handshake_on_connect", Value(false)));
   EXPECT_TRUE(unsupported_names(config).empty());
   ASSERT_FALSE(config.set("workers", Value(int64_t{4})));  // honoured
-  ASSERT_FALSE(config.set("logconfig", Value(std::string("/etc/narwhal/logging.ini"))));
+  ASSERT_FALSE(config.set("logconfig", Value(std::string("/etc/narwhal/logging.ini"))));  // honoured
+  ASSERT_FALSE(config.set("ca_certs", Value(std::string("/etc/ca.pem"))));
   ASSERT_FALSE(config.set("certfile", Value(std::string("/etc/cert.pem"))));
   ASSERT_FALSE(config.set("ssl_context", Value(Callable{nullptr, "<function ssl_context>"})));
-  EXPECT_EQ(unsupported_names(config), (std::vector<std::string>{"logconfig"}));
+  EXPECT_TRUE(unsupported_names(config).empty());
+  ASSERT_FALSE(config.set("tmp_upload_dir", Value(std::string("/var/tmp"))));
+  EXPECT_EQ(unsupported_names(config), (std::vector<std::string>{"tmp_upload_dir"}));
 }
 
 TEST(SettingSupport, PrintConfigMarksThem) {
   Config config;
   std::string text = config.print_config();
   EXPECT_NE(text.find("# no effect in narwhal yet"), std::string::npos);
-  size_t logconfig = text.find("\nlogconfig ");
-  ASSERT_NE(logconfig, std::string::npos);
-  EXPECT_NE(text.substr(logconfig, text.find('\n', logconfig + 1) - logconfig).find("# no effect in narwhal yet"),
+  size_t upload = text.find("\ntmp_upload_dir ");
+  ASSERT_NE(upload, std::string::npos);
+  EXPECT_NE(text.substr(upload, text.find('\n', upload + 1) - upload).find("# no effect in narwhal yet"),
             std::string::npos);
   size_t workers = text.find("\nworkers ");
   EXPECT_EQ(text.substr(workers, text.find('\n', workers + 1) - workers).find('#'), std::string::npos);

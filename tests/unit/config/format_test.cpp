@@ -82,7 +82,8 @@ TEST(PrintConfig, GunicornLayout) {
   EXPECT_EQ(line_of("daemon"), "False");
   EXPECT_EQ(line_of("max_requests"), "0");
   // narwhal's addition: settings it does not honour yet are marked after the value.
-  EXPECT_EQ(line_of("logconfig_json"), "None  # no effect in narwhal yet");
+  EXPECT_EQ(line_of("tmp_upload_dir"), "None  # no effect in narwhal yet");
+  EXPECT_EQ(line_of("logconfig_json"), "None");  // honoured since issue 15
   EXPECT_EQ(line_of("certfile"), "None");
   EXPECT_EQ(line_of("access_log_format"), "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"");
   EXPECT_EQ(line_of("secure_scheme_headers"),

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_support.h"
@@ -253,6 +254,59 @@ TEST_F(LoggerTest, ReopenFailureKeepsOldFile) {
             std::string::npos)
       << old_error;
   EXPECT_NE(old_error.find("kept"), std::string::npos);
+}
+
+// A sink standing in for Python logging (src/module/python_log.cpp): takes lines unless told
+// to refuse them, counts reopens.
+class RecordingSink final : public LineSink {
+ public:
+  bool line(Level level, std::string_view message, bool exception) override {
+    if (refuse) return false;
+    lines.push_back(std::string(level_name(level)) + (exception ? "!" : ":") + std::string(message));
+    return true;
+  }
+  void reopen() override { ++reopens; }
+  void drain() override { ++drains; }
+  bool refuse = false;
+  int reopens = 0;
+  int drains = 0;
+  std::vector<std::string> lines;
+};
+
+TEST_F(LoggerTest, SinkTakesErrorLinesInsteadOfTheFile) {
+  open(Level::Info);
+  RecordingSink sink;
+  logger_.set_sink(&sink);
+  logger_.debug("filtered");  // the level filter still applies before the sink
+  logger_.info("to the sink");
+  logger_.exception("Error handling request /x\nTraceback");
+  sink.refuse = true;  // e.g. re-entry from inside Python: the file takes it
+  logger_.warning("refused");
+  sink.refuse = false;
+  EXPECT_TRUE(logger_.reopen());
+  logger_.drain_sink();
+  logger_.set_sink(nullptr);
+  logger_.error("back to the file");
+  EXPECT_EQ(sink.lines, (std::vector<std::string>{"INFO:to the sink", "ERROR!Error handling request /x\nTraceback"}));
+  EXPECT_EQ(sink.reopens, 1);
+  EXPECT_EQ(sink.drains, 1);
+  std::vector<std::string> messages;
+  for (const std::string& line : lines_of(testing::read_file(error_path_))) {
+    std::smatch match;
+    ASSERT_TRUE(std::regex_match(line, match, kErrorLine)) << line;
+    messages.push_back(match[9].str());
+  }
+  EXPECT_EQ(messages, (std::vector<std::string>{"refused", "back to the file"}));
+}
+
+TEST(NeverWaits, IsPerThread) {
+  EXPECT_FALSE(thread_never_waits());
+  set_thread_never_waits(true);
+  bool other = true;
+  std::thread([&other] { other = thread_never_waits(); }).join();
+  EXPECT_TRUE(thread_never_waits());
+  EXPECT_FALSE(other);
+  set_thread_never_waits(false);
 }
 
 TEST(GlobalLogger, IsOnePerProcess) {

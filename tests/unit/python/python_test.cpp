@@ -56,6 +56,17 @@ TEST(ToConfigValue, CallablesKeepTheObjectAndNameIt) {
   EXPECT_EQ(Py_REFCNT(function.get()), before);  // released with the value
 }
 
+TEST(ToConfigValue, KeptDictIsTheObject) {
+  // Setting::python_value (logconfig_dict): nested dicts reach dictConfig unchanged.
+  Ref dict = eval("{'version': 1, 'loggers': {'gunicorn.access': {'level': 'INFO'}}}");
+  auto kept = std::get<config::Callable>(to_config_value(dict.get(), true));
+  EXPECT_EQ(kept.object.get(), dict.get());
+  EXPECT_EQ(kept.repr, "{'version': 1, 'loggers': {'gunicorn.access': {'level': 'INFO'}}}");
+  // only dicts are kept: anything else converts as usual (and the validator names it)
+  EXPECT_EQ(std::get<std::string>(to_config_value(eval("'text'").get(), true)), "text");
+  EXPECT_TRUE(std::holds_alternative<config::StringMap>(to_config_value(dict.get())));
+}
+
 TEST(FormatException, GivesTheTracebackAndClearsTheError) {
   Ref globals = Ref::steal(PyDict_New());
   PyDict_SetItemString(globals.get(), "__builtins__", PyEval_GetBuiltins());
