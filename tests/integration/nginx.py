@@ -15,7 +15,7 @@ Two parts:
   and unix sockets in it; as a normal user the directive is left out (nginx would ignore it).
 
 Hook for other front-end protocols: `site_config(extra_locations=[...])` adds location blocks
-inside the server block, e.g. a `uwsgi_pass` location once narwhal has `--protocol uwsgi`
+inside the server block, e.g. the `uwsgi_pass` location for narwhal's `--protocol uwsgi`
 (`uwsgi_location()` renders the one docs/deploy.md shows; Nginx copies nginx's `uwsgi_params`
 into DIR so `include uwsgi_params;` resolves there).
 """
@@ -119,8 +119,8 @@ def site_config(upstream="127.0.0.1:8000", listen="80", server_name="example.com
 
 
 def uwsgi_location(path="/uwsgi/", upstream="unix:/run/narwhal/narwhal-uwsgi.sock"):
-    """A uwsgi_pass location (needs narwhal's `--protocol uwsgi`, not on this branch): the block
-    docs/deploy.md shows. Not run by any test yet; pass it to site_config(extra_locations=...)."""
+    """A uwsgi_pass location (narwhal's `--protocol uwsgi`): the block docs/deploy.md shows, run by
+    test_nginx.py::test_uwsgi_pass; pass it to site_config(extra_locations=...)."""
     return ("    location %s {\n"
             "        include uwsgi_params;\n"
             "        uwsgi_pass %s;\n"

@@ -27,7 +27,7 @@ import websockets
 
 from harness import REPO, narwhal_binary, timing_factor, wait_until
 from loadgen import LoadGenerator
-from nginx import doc_blocks, site_config
+from nginx import doc_blocks, site_config, uwsgi_location
 
 APP = "edge_app:app"
 MIB = 1024 * 1024
@@ -460,5 +460,30 @@ def test_readiness_probe_of_deploy_doc(server_factory):
         assert server.terminate() == 0
         failed = probe()
         assert failed.returncode == 1 and "Error" in failed.stderr, failed
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_uwsgi_pass(server_factory, nginx_factory, worker):
+    """nginx's uwsgi_pass to narwhal --protocol uwsgi on a unix socket (the docs/deploy.md block):
+    headers and the query reach environ, a 20 MiB body streams through, keep-alive is not needed."""
+    directory = shared_tmpdir()
+    sock = directory / "narwhal-uwsgi.sock"
+    try:
+        extra = ("--threads", "4", "-k", "gthread") if worker == "gthread" else ()
+        server = server_factory("-w", "1", *extra, "--protocol", "uwsgi", "-b", "unix:%s" % sock, APP)
+        ngx = front(nginx_factory, server, upstream="unix:%s" % sock,
+                    extra_locations=[uwsgi_location(path="/uwsgi/", upstream="unix:%s" % sock)])
+        env = get_json(ngx.url + "/uwsgi/env?a=1&b=two", headers={"Host": "app.example.com", "X-Custom": "yes"})["env"]
+        assert env["PATH_INFO"] == "/env" and env["QUERY_STRING"] == "a=1&b=two"
+        assert env["HTTP_HOST"] == "app.example.com" and env["HTTP_X_CUSTOM"] == "yes"
+        assert env["REQUEST_METHOD"] == "GET" and env["wsgi.url_scheme"] == "http"
+        assert env["REMOTE_ADDR"] == ""  # the socket's peer (nginx on a unix socket), as gunicorn 24
+        body = os.urandom(20 * MIB)
+        response = requests.post(ngx.url + "/uwsgi/upload/hash", data=body, timeout=30)
+        assert response.status_code == 200
+        assert response.json()["sha256"] == hashlib.sha256(body).hexdigest() and response.json()["len"] == len(body)
+        assert all("upstream_status=200" in line for line in ngx.access_log()), ngx.access_log()
     finally:
         shutil.rmtree(directory, ignore_errors=True)

@@ -9,6 +9,7 @@
   /stream/big?n=N&marker=PATH
                              N chunks of 64 KiB (bytes(range(256)) repeated); once the last one
                              has been handed to the server, writes "done" to PATH
+  /uwsgi/...                  every route, through nginx's uwsgi_pass location
   /plain/upload/hash, /plain/stream/gated, /plain/stream/big
                              the same routes under `location /` (nginx's default buffering),
                              the tests' control cases
@@ -64,6 +65,8 @@ def big_stream(n, marker):
 
 def app(environ, start_response):
     path = environ.get("PATH_INFO", "")
+    if path.startswith("/uwsgi/"):  # nginx's uwsgi_pass location (test_nginx.py): the same routes
+        path = environ["PATH_INFO"] = path[len("/uwsgi"):]
     query = dict(part.split("=", 1) for part in environ.get("QUERY_STRING", "").split("&") if "=" in part)
     if path in ("/upload/hash", "/plain/upload/hash"):
         return upload_hash(environ, start_response, query.get("marker"))
