@@ -402,7 +402,10 @@ void Engine::continue_sending(Connection* connection) {
   switch (connection->output.flush(connection->transport())) {
     case net::OutputQueue::Flush::WouldBlock:
       connection->deadline_ms = now_ms_ + options_.write_timeout_ms;
-      watch(connection, net::EventLoop::kWritable);
+      // TLS: a write that waits for the peer (a handshake still running: an answer to a client
+      // refused before it, such as a missing PROXY header) waits for readability, not EPOLLOUT.
+      watch(connection, connection->tls && !connection->tls->want_write() ? net::EventLoop::kReadable
+                                                                           : net::EventLoop::kWritable);
       return;
     case net::OutputQueue::Flush::Error:
       close_connection(connection);

@@ -244,3 +244,13 @@ def test_settings_are_advertised_and_enforced(server_factory, pki):
                and e.error_code == h2.errors.ErrorCodes.REFUSED_STREAM}
     assert len(ended) >= 3 and ended | refused == set(streams)
     sock.close()
+
+
+@pytest.mark.parametrize("worker", ["gthread", "asgi"])
+def test_h2load_streams_all_succeed(server_factory, pki, worker):
+    # nghttp2's own client: 3 connections x 10 concurrent streams, 600 requests.
+    server = h2_server(server_factory, pki, worker)
+    result = subprocess.run(["h2load", "-n", "600", "-c", "3", "-m", "10", "https://127.0.0.1:%d/x" % server.port],
+                            capture_output=True, text=True, timeout=60)
+    assert "600 succeeded, 0 failed, 0 errored" in result.stdout, result.stdout
+    assert "Application protocol: h2" in result.stdout

@@ -402,3 +402,49 @@ def test_hup_takes_renewed_certificates_without_failed_requests(server_factory, 
     assert len(issuers) == 2  # both certificates were served during the run
     with pytest.raises(ssl.SSLError):
         https(server, client_context(pki))  # the old CA no longer verifies what is served
+
+
+# ---------------------------------------------------------------------------------------------
+# PROXY protocol in front of TLS: the header comes first, in clear (docs/proxies.md)
+
+def proxied_tls_socket(server, context, header, drip=False):
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    if drip:  # a byte at a time: the header waits in the connection's stash, nothing spins
+        for i in range(len(header)):
+            raw.sendall(header[i:i + 1])
+            time.sleep(0.01)
+    else:
+        raw.sendall(header)
+    return context.wrap_socket(raw, server_hostname="localhost")
+
+
+@pytest.mark.parametrize("drip", [False, True])
+def test_proxy_protocol_v1_before_the_handshake(server_factory, pki, tmp_path, drip):
+    log = tmp_path / "access.log"
+    server = tls_server(server_factory, pki, "sync", "--proxy-protocol", "v1", "--proxy-allow-from", "127.0.0.1",
+                        "--access-logfile", str(log))
+    sock = proxied_tls_socket(server, client_context(pki), b"PROXY TCP4 203.0.113.7 192.0.2.1 40123 443\r\n", drip)
+    sock.sendall(b"GET /peer HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    head, body, _ = read_response(sock)
+    assert head.startswith(b"HTTP/1.1 200") and json.loads(body)["scheme"] == "https"
+    sock.close()
+    wait_until(lambda: log.exists() and log.read_text().startswith("203.0.113.7 "),
+               message="the PROXY client in the access log")
+
+
+def test_proxy_protocol_v2_before_the_handshake_sets_the_client(server_factory, pki, tmp_path):
+    log = tmp_path / "access.log"
+    server = tls_server(server_factory, pki, "gthread", "--proxy-protocol", "v2", "--access-logfile", str(log))
+    import struct
+    addresses = socket.inet_aton("198.51.100.9") + socket.inet_aton("192.0.2.1") + struct.pack("!HH", 51000, 443)
+    header = b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", len(addresses)) + addresses
+    sock = proxied_tls_socket(server, client_context(pki), header)
+    sock.sendall(b"GET /peer HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    head, body, _ = read_response(sock)
+    assert head.startswith(b"HTTP/1.1 200") and json.loads(body)["scheme"] == "https"
+    sock.close()
+    wait_until(lambda: log.exists() and "198.51.100.9" in log.read_text(), message="the PROXY client in the access log")
+    # A TLS client without the header (v2 requires it from an allowed peer): refused with a 400
+    # (over TLS: the handshake completes for the answer), never served.
+    status, body = https(server, client_context(pki), path="/peer")
+    assert status == 400 and b"missing PROXY protocol header" in body
