@@ -59,13 +59,18 @@ struct Http2Connection::Stream final : EventHandler {
 Http2Connection::Http2Connection(Engine& engine, Connection& client, const http::h2::SessionOptions& options)
     : engine_(engine), client_(client), session_(options) {}
 
-Http2Connection::~Http2Connection() { abandon(); }
+// Destroyed after an event batch (the engine's graveyard): no event can name a stream any more.
+Http2Connection::~Http2Connection() {
+  for (auto& [id, stream] : streams_) stream->dead = true;
+}
 
 void Http2Connection::abandon() {
   closed_ = true;
   for (auto& [id, stream] : streams_) {
     stream->dead = true;
     stream->end.reset();  // leaves the epoll set; the inner connection sees its peer gone
+    // Events of this batch may still name it: destroyed after the batch.
+    engine_.defer_delete(std::move(stream));
   }
   streams_.clear();
 }
