@@ -6,6 +6,25 @@
 
 namespace narwhal::module {
 namespace {
+py::Ref latin1(std::string_view text) {
+  return py::Ref::steal(PyUnicode_DecodeLatin1(text.data(), static_cast<Py_ssize_t>(text.size()), nullptr));
+}
+}  // namespace
+
+// Latin-1, as gunicorn (and PEP 3333) decode the request head.
+py::Ref request_header_pairs(const http::RequestHead& head) {
+  py::Ref headers = py::Ref::steal(PyList_New(static_cast<Py_ssize_t>(head.headers.size())));
+  if (!headers) return {};
+  for (size_t i = 0; i < head.headers.size(); ++i) {
+    py::Ref name = latin1(head.headers[i].name), value = latin1(head.headers[i].value);
+    if (!name || !value) return {};
+    PyObject* pair = PyTuple_Pack(2, name.get(), value.get());
+    if (!pair) return {};
+    PyList_SET_ITEM(headers.get(), static_cast<Py_ssize_t>(i), pair);
+  }
+  return headers;
+}
+namespace {
 
 constexpr const char* kHookNames[] = {
     "on_starting", "on_reload",   "when_ready",  "pre_fork",    "post_fork",
@@ -272,19 +291,8 @@ void Hooks::worker_exit() {
 }
 
 py::Ref Hooks::make_request(const http::RequestHead& head) {
-  // Latin-1, as gunicorn (and PEP 3333) decode the request head.
-  auto latin1 = [](std::string_view text) {
-    return py::Ref::steal(PyUnicode_DecodeLatin1(text.data(), static_cast<Py_ssize_t>(text.size()), nullptr));
-  };
-  py::Ref headers = py::Ref::steal(PyList_New(static_cast<Py_ssize_t>(head.headers.size())));
+  py::Ref headers = request_header_pairs(head);
   if (!headers) return {};
-  for (size_t i = 0; i < head.headers.size(); ++i) {
-    py::Ref name = latin1(head.headers[i].name), value = latin1(head.headers[i].value);
-    if (!name || !value) return {};
-    PyObject* pair = PyTuple_Pack(2, name.get(), value.get());
-    if (!pair) return {};
-    PyList_SET_ITEM(headers.get(), static_cast<Py_ssize_t>(i), pair);
-  }
   py::Ref method = latin1(head.method), target = latin1(head.target);
   if (!method || !target) return {};
   return py::Ref::steal(PyObject_CallMethod(module_.get(), "Request", "OO(ii)O", method.get(), target.get(),

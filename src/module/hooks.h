@@ -88,6 +88,10 @@ class Hooks {
   std::map<int, py::Ref> pending_workers_;  // master: by age, from pre_fork until child_exit
 };
 
+// The request's header fields as gunicorn's req.headers: [(name, value)], Latin-1 (PEP 3333).
+// GIL held; null with a Python error set.
+py::Ref request_header_pairs(const http::RequestHead& head);
+
 // narwhal._core.log(level, text) and narwhal._core.reopen_logs(): server.log writes through
 // the C++ logger. Adds them to the module; false with a Python error set on failure.
 bool add_log_functions(PyObject* module);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "log/logger.h"
+#include "module/hooks.h"
 #include "python/pyref.h"
 
 namespace narwhal::module {
@@ -187,15 +188,8 @@ class PythonSink final : public log::LineSink {
       return py::Ref::steal(PyUnicode_DecodeLatin1(text.data(), static_cast<Py_ssize_t>(text.size()), nullptr));
     };
     const http::RequestHead& head = *entry.head;
-    py::Ref headers = py::Ref::steal(PyList_New(static_cast<Py_ssize_t>(head.headers.size())));
+    py::Ref headers = request_header_pairs(head);
     if (!headers) return {};
-    for (size_t i = 0; i < head.headers.size(); ++i) {
-      py::Ref name = latin1(head.headers[i].name), value = latin1(head.headers[i].value);
-      if (!name || !value) return {};
-      PyObject* pair = PyTuple_Pack(2, name.get(), value.get());
-      if (!pair) return {};
-      PyList_SET_ITEM(headers.get(), static_cast<Py_ssize_t>(i), pair);
-    }
     py::Ref method = latin1(head.method), target = latin1(head.target), remote = latin1(entry.remote_addr);
     if (!method || !target || !remote) return {};
     PyObject* response_headers = entry.response_headers ? entry.response_headers : Py_None;
