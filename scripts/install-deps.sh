@@ -7,7 +7,7 @@ packages=(
   build-essential cmake g++ clang-14 libclang-rt-14-dev
   python3 python3-dev python3-venv python3-pip python3-setuptools python3-wheel
   node-llhttp libgtest-dev nlohmann-json3-dev libssl-dev libsystemd-dev libwslay-dev zlib1g-dev
-  libnghttp2-dev nghttp2-client
+  libnghttp2-dev nghttp2-client python3-trustme python3-h2
   python3-pytest python3-requests python3-httpx python3-gevent python3-pastedeploy
   python3-flask python3-django python3-pyramid python3-falcon python3-bottle
   python3-uvloop python3-starlette python3-fastapi python3-quart python3-websockets python3-aiofiles
