@@ -12,6 +12,7 @@ packages=(
   python3-uvicorn python3-httptools python3-uvloop   # uvicorn with httptools + uvloop
   python3-fastapi g++                   # the asgi rows (FastAPI JSON; bench/tools/ws_echo_load.cpp)
   nginx-light                           # the ceiling: `return 200` and static files
+  nghttp2-client openssl                # h2load (the HTTP/2 rows), the TLS rows' certificate
   linux-perf strace                     # bench/profile.sh
   python3-matplotlib                    # bench/charts.py: the SVG charts of a suite run
 )
