@@ -115,6 +115,10 @@ TEST(Io, ReadSomeStampedTellsWhenTheBytesArrived) {
   ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length), 0);
   ASSERT_EQ(::listen(listener.get(), 4), 0);
   ASSERT_TRUE(io::enable_receive_stamps(listener.get()));
+  // The first SO_TIMESTAMP in the system turns the kernel's packet stamping on through deferred
+  // work (net_enable_timestamp): packets in the next moments may carry no stamp (the reader
+  // then falls back to its own clock). Let it settle.
+  ::usleep(100 * 1000);
   UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
   const int64_t sent_us = clock::realtime_us();
