@@ -133,6 +133,7 @@ ssize_t Session::writev(const struct iovec* iov, int count) {
       for (int i = index; i < count && length < kRecord; ++i) {
         const size_t skip = i == index ? offset : 0;
         const size_t take = std::min(iov[i].iov_len - skip, kRecord - length);
+        if (take == 0) continue;  // an empty iovec may have a null base (memcpy's UB)
         std::memcpy(buffer + length, static_cast<const char*>(iov[i].iov_base) + skip, take);
         length += take;
       }
