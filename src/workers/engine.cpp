@@ -332,6 +332,8 @@ void Engine::watch(Connection* connection, uint32_t events) {
   connection->watching = events;
 }
 
+// An HTTP/2 stream's internal connection counts toward worker_connections like a client; the
+// HTTP/2 client itself is one of them already, hence the +1 (it may fill the last place).
 bool Engine::can_open_internal() const {
   return connections_.size() < static_cast<size_t>(options_.worker_connections) + 1;
 }

@@ -174,7 +174,7 @@ class Engine {
   void process(Connection* connection);
   bool read_more(Connection* connection);  // false: the connection was closed
   bool step_handshake(Connection* connection);
-  bool detect_prior_knowledge(Connection* connection);  // h2c: false = wait or switched
+  bool detect_prior_knowledge(Connection* connection);  // h2c: false = waiting, switched or closed
   void start_http2(Connection* connection);
   bool step_preamble(Connection* connection);  // engine_preamble.cpp
   bool read_proxy_header(Connection* connection);

@@ -173,31 +173,31 @@ bool Engine::step_handshake(Connection* connection) {
 }
 
 // h2c with prior knowledge (RFC 9113 §3.3): a plain connection whose first bytes are the
-// client preface becomes an HTTP/2 connection. True: go on with HTTP/1.1 (or the connection is
-// now HTTP/2 or closed: check the phase).
+// client preface becomes an HTTP/2 connection. True: go on with HTTP/1.1; false: the
+// connection is HTTP/2 now, waits for the rest of a preface (in its stash), or was closed.
 bool Engine::detect_prior_knowledge(Connection* connection) {
   static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-  std::string_view received(input_.data(), input_.size());
-  const size_t compared = std::min(received.size(), kPreface.size());
-  if (received.substr(0, compared) != kPreface.substr(0, compared)) return true;
-  if (received.size() < kPreface.size()) {
-    // Part of the preface: read the rest into the buffer after it (level-triggered epoll
-    // wakes the connection again if nothing is there yet).
+  for (;;) {
+    std::string_view received(input_.data(), input_.size());
+    const size_t compared = std::min(received.size(), kPreface.size());
+    if (received.substr(0, compared) != kPreface.substr(0, compared)) return true;
+    if (received.size() >= kPreface.size()) break;
+    // Part of the preface: read the rest behind it (level-triggered epoll wakes the connection
+    // again if nothing is there yet).
     ssize_t n = connection->transport().read(input_.write_position(), input_.writable());
-    if (n > 0) {
-      input_.commit(static_cast<size_t>(n));
-      return detect_prior_knowledge(connection);
-    }
     if (n == io::kWouldBlock) {
       stash_input(*connection);
       watch(connection, net::EventLoop::kReadable);
-      return true;
+      return false;
     }
-    close_connection(connection);
-    return true;
+    if (n <= 0) {
+      close_connection(connection);
+      return false;
+    }
+    input_.commit(static_cast<size_t>(n));
   }
   start_http2(connection);
-  return true;
+  return false;
 }
 
 void Engine::start_http2(Connection* connection) {
@@ -217,8 +217,7 @@ void Engine::start_http2(Connection* connection) {
 bool Engine::step_head(Connection* connection) {
   if (input_.empty() && !read_more(connection)) return false;
   if (connection->phase == Phase::Idle && !connection->served && connection->h2c_allowed && !connection->tls) {
-    if (!detect_prior_knowledge(connection) || connection->closed || connection->phase != Phase::Idle) return false;
-    if (input_.empty()) return false;  // a partial preface waits in the stash
+    if (!detect_prior_knowledge(connection)) return false;
   }
   if (connection->phase == Phase::Idle) {
     // The first byte of a request starts its header_timeout, and empty lines before a request

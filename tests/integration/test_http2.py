@@ -278,3 +278,15 @@ def test_client_leaving_with_streams_in_flight_does_not_hurt_the_worker(server_f
     with client(pki) as http:
         assert http.get("https://localhost:%d/x" % server.port).status_code == 200
     assert "was sent" not in server.stderr_text(), server.stderr_text()  # no SIGSEGV, no restart
+
+
+def test_h2c_preface_dripped_across_reads(server_factory):
+    server = server_factory(*WORKERS["gthread"], "--http-protocols", "h2,h1", "--http2-cleartext", "prior-knowledge")
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    for piece in (preface[:7], preface[7:15], preface[15:]):  # parts wait in the stash
+        sock.sendall(piece)
+        time.sleep(0.2)
+    frame = sock.recv(100)
+    assert frame[3] == 0x4  # the server's SETTINGS: an HTTP/2 connection
+    sock.close()
